@@ -1,0 +1,498 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ckpt-dev/ckpt/metadata"
+	"github.com/ckpt-dev/ckpt/progress"
+	"github.com/ckpt-dev/ckpt/storage"
+)
+
+// ErrBadBase means the job's latest checkpoint cannot be read, so an
+// incremental checkpoint cannot be built on it.
+var ErrBadBase = errors.New("checkpoint: the job's latest checkpoint is unreadable")
+
+// ErrChanged means a source file changed while it was being checkpointed.
+var ErrChanged = errors.New("checkpoint: source file changed while reading")
+
+// DefaultParallel is the default number of concurrent uploads.
+const DefaultParallel = 8
+
+// Options tune Create. The zero value is usable.
+type Options struct {
+	// Full makes a checkpoint that reuses no file of the job's latest
+	// checkpoint; every shared object it references is uploaded or, if an
+	// object of the same content name already exists, verified by checksum.
+	Full bool
+	// Parallel is the number of concurrent uploads (DefaultParallel if 0).
+	Parallel int
+	// LocalDir, if set, receives a local secondary copy of the checkpoint
+	// (see WriteLocalCopy). Its failure only adds a warning.
+	LocalDir string
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// Progress receives hashing and upload progress in bytes (nil: none).
+	Progress progress.Reporter
+}
+
+// Result describes a committed checkpoint.
+type Result struct {
+	CheckpointID  uint64
+	Kind          metadata.Kind
+	BaseID        uint64
+	MetadataKey   string
+	FilesUploaded int
+	BytesUploaded int64
+	FilesReused   int
+	BytesReused   int64
+	TotalFiles    int
+	TotalBytes    int64
+	// LocalCopy is the directory of the local copy ("" if none was made).
+	LocalCopy string
+	// Warnings are non-fatal problems (a failed local copy).
+	Warnings []string
+}
+
+// pending is the content of a `_pending` reservation marker.
+type pending struct {
+	CreatedAt time.Time `json:"created_at"`
+	BaseID    uint64    `json:"base_checkpoint_id,omitempty"`
+}
+
+// Create takes a checkpoint of stores into job and commits it. It uploads
+// the stores' private files into the new `chk-<N>/` directory and their
+// shared files into the job's `shared/` directory, skipping those the job's
+// latest checkpoint already holds (unless opts.Full), then writes
+// `_metadata` create-only-if-absent as the commit point.
+//
+// Checkpoint ids increase: N is one more than every `chk-<N>` directory in
+// the job, committed or not, and it is reserved with a create-if-absent
+// `_pending` marker, so concurrent creators never share an id or a private
+// file. A failure or cancellation before the commit leaves no checkpoint,
+// only objects that no checkpoint references (gc removes them). Existing
+// objects are never overwritten.
+//
+// Create reads the stores but never modifies them; the caller closes them.
+func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Store, opts Options) (*Result, error) {
+	if len(stores) == 0 {
+		return nil, errors.New("checkpoint: no stores")
+	}
+	seen := map[string]bool{}
+	for _, s := range stores {
+		if seen[s.Name] {
+			return nil, fmt.Errorf("checkpoint: store name %q given twice", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	par := opts.Parallel
+	if par <= 0 {
+		par = DefaultParallel
+	}
+
+	entries, err := metadata.ListJob(ctx, b, job)
+	if err != nil {
+		return nil, err
+	}
+	base, jobID, err := findBase(ctx, b, job, entries, opts.Full)
+	if err != nil {
+		return nil, err
+	}
+
+	sums, err := hashStores(ctx, stores, min(par, runtime.NumCPU()), opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+
+	id, err := reserve(ctx, b, job, entries, pending{CreatedAt: now().UTC(), BaseID: baseID(base)})
+	if err != nil {
+		return nil, err
+	}
+	chkDir := job.CheckpointDir(id)
+
+	// Index the base checkpoint's files by content, to reuse them.
+	reuse := map[string]string{} // sha256/size → resolved key
+	if base != nil {
+		dir := job.CheckpointDir(base.ID)
+		for _, s := range base.Stores {
+			for _, f := range s.Files {
+				if key, err := metadata.Resolve(dir, f.Path); err == nil {
+					reuse[contentKey(f.SHA256, f.Size)] = key
+				}
+			}
+		}
+	}
+
+	res := &Result{CheckpointID: id, Kind: metadata.KindFull, MetadataKey: job.MetadataKey(id)}
+	if base != nil {
+		res.Kind, res.BaseID = metadata.KindIncremental, base.ID
+	}
+	c := &metadata.Checkpoint{
+		ID: id, JobID: jobID, CreatedAt: now().UTC(), Kind: res.Kind, BaseID: res.BaseID,
+	}
+
+	// Files to upload; out points into c.Stores' file arrays, which never
+	// move once made.
+	type upload struct {
+		store *Store
+		file  SourceFile
+		sum   string
+		key   string
+		out   *metadata.File
+	}
+	var todo []upload
+	var toUpload int64
+	for _, s := range stores {
+		ms := metadata.Store{Name: s.Name, FormatMajorVersion: s.FormatMajorVersion, Files: make([]metadata.File, len(s.Files))}
+		for i, f := range s.Files {
+			sum := sums[s.Name][f.Name]
+			ms.Files[i] = metadata.File{Name: f.Name, Size: f.Size, SHA256: sum}
+			if f.Shared {
+				if key, ok := reuse[contentKey(sum, f.Size)]; ok {
+					ms.Files[i].Path = metadata.Rel(chkDir, key)
+					res.FilesReused++
+					res.BytesReused += f.Size
+					continue
+				}
+			}
+			key := job.PrivateKey(id, s.Name, f.Name)
+			if f.Shared {
+				key = job.SharedKey(metadata.SharedName(f.Name, sum))
+			}
+			todo = append(todo, upload{store: s, file: f, sum: sum, key: key, out: &ms.Files[i]})
+			toUpload += f.Size
+		}
+		c.Stores = append(c.Stores, ms)
+	}
+	if lin := stores[0].Lineage; lin != nil {
+		c.Lineage = lin
+	}
+
+	progress.Start(opts.Progress, "uploading", toUpload)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(par)
+	for _, t := range todo {
+		g.Go(func() error {
+			uploaded, err := uploadFile(gctx, b, t.key, t.store.Path(t.file), t.file.Size, t.sum, t.file.Shared, opts.Progress)
+			if err != nil {
+				return err
+			}
+			t.out.Path = metadata.Rel(chkDir, t.key)
+			mu.Lock()
+			defer mu.Unlock()
+			if uploaded {
+				t.out.New = true
+				res.FilesUploaded++
+				res.BytesUploaded += t.file.Size
+			} else {
+				res.FilesReused++
+				res.BytesReused += t.file.Size
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		progress.Done(opts.Progress)
+		return nil, err
+	}
+	progress.Done(opts.Progress)
+
+	data, err := metadata.Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := storage.WriteIfAbsent(ctx, b, res.MetadataKey, bytes.NewReader(data), metaOpts()); err != nil {
+		return nil, fmt.Errorf("committing %s: %w", res.MetadataKey, err)
+	}
+	// Committed. The marker has done its job; a failure to remove it is
+	// harmless (gc removes it with the other leftovers).
+	_ = b.Delete(context.WithoutCancel(ctx), job.PendingKey(id))
+
+	res.TotalFiles, res.TotalBytes = c.FileCount(), c.TotalBytes()
+	if opts.LocalDir != "" {
+		dir, err := WriteLocalCopy(opts.LocalDir, id, stores, data)
+		if err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("local copy not kept: %v", err))
+		} else {
+			res.LocalCopy = dir
+		}
+	}
+	return res, nil
+}
+
+func baseID(c *metadata.Checkpoint) uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.ID
+}
+
+func contentKey(sum string, size int64) string { return fmt.Sprintf("%s/%d", sum, size) }
+
+// findBase reads the job's newest committed checkpoint. An unreadable one is
+// an error unless full is set, in which case the job id is taken from the
+// newest readable checkpoint (or made anew) and no base is used.
+func findBase(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []metadata.Entry, full bool) (*metadata.Checkpoint, string, error) {
+	first := true
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if !e.Committed {
+			continue
+		}
+		c, err := metadata.Read(ctx, b, job.MetadataKey(e.ID))
+		if err != nil {
+			if first && !full {
+				return nil, "", fmt.Errorf("%w: %w", ErrBadBase, err)
+			}
+			first = false
+			continue
+		}
+		if full || !first {
+			return nil, c.JobID, nil
+		}
+		return c, c.JobID, nil
+	}
+	id, err := NewJobID()
+	return nil, id, err
+}
+
+// NewJobID returns a random 128-bit job id in hex.
+func NewJobID() (string, error) {
+	var buf [16]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(buf[:]), nil
+}
+
+// reserve claims the next checkpoint id with a create-if-absent `_pending`
+// marker, stepping past ids that another creator claimed first.
+func reserve(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []metadata.Entry, p pending) (uint64, error) {
+	var id uint64 = 1
+	if n := len(entries); n > 0 {
+		id = entries[n-1].ID + 1
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return 0, err
+	}
+	for tries := 0; tries < 1000; tries++ {
+		err := storage.WriteIfAbsent(ctx, b, job.PendingKey(id), bytes.NewReader(data), metaOpts())
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return 0, fmt.Errorf("reserving %s: %w", job.CheckpointDir(id), err)
+		}
+		id++
+	}
+	return 0, fmt.Errorf("reserving a checkpoint id in %s: too many concurrent creators", job.Prefix)
+}
+
+// hashStores computes the SHA-256 of every source file, in parallel.
+func hashStores(ctx context.Context, stores []*Store, par int, pr progress.Reporter) (map[string]map[string]string, error) {
+	var total int64
+	for _, s := range stores {
+		for _, f := range s.Files {
+			total += f.Size
+		}
+	}
+	progress.Start(pr, "hashing", total)
+	defer progress.Done(pr)
+	out := map[string]map[string]string{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(par, 1))
+	for _, s := range stores {
+		out[s.Name] = map[string]string{}
+		for _, f := range s.Files {
+			g.Go(func() error {
+				sum, err := hashFile(gctx, s.Path(f), f.Size, pr)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				out[s.Name][f.Name] = sum
+				mu.Unlock()
+				return nil
+			})
+		}
+	}
+	return out, g.Wait()
+}
+
+func hashFile(ctx context.Context, path string, size int64, pr progress.Reporter) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, progress.Reader(ctxReader{ctx, f}, pr))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if n != size {
+		return "", fmt.Errorf("%w: %s was %d bytes, now %d", ErrChanged, path, size, n)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// uploadFile writes the local file at path to key, verifying on the way that
+// its bytes still hash to sum. Shared objects are written create-if-absent;
+// if one already exists it is verified (size and checksum: nothing vouches
+// for an object no committed checkpoint lists) and reused: uploaded is false.
+func uploadFile(ctx context.Context, b *blob.Bucket, key, path string, size int64, sum string, shared bool, pr progress.Reporter) (uploaded bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	r := &verifyingReader{r: progress.Reader(f, pr), h: sha256.New(), want: sum, size: size, path: path}
+	if !shared {
+		return true, put(ctx, b, key, r, false)
+	}
+	err = put(ctx, b, key, r, true)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, storage.ErrExists) {
+		return false, err
+	}
+	progress.Add(pr, size-r.n)
+	// The object exists: from an earlier checkpoint, a crashed creator, or
+	// a concurrent one. Its name fixes its content; check that it is whole.
+	if err := verifyObject(ctx, b, key, size, sum); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// ErrObjectMismatch means an existing shared object does not hold the
+// content its name promises.
+var ErrObjectMismatch = errors.New("checkpoint: existing shared object does not match its name")
+
+func verifyObject(ctx context.Context, b *blob.Bucket, key string, size int64, sum string) error {
+	rd, err := b.NewReader(ctx, key, nil)
+	if err != nil {
+		return fmt.Errorf("verifying %s: %w", key, storage.Wrap(err))
+	}
+	defer rd.Close()
+	if rd.Size() != size {
+		return fmt.Errorf("%w: %s is %d bytes, expected %d; delete it and retry", ErrObjectMismatch, key, rd.Size(), size)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, rd); err != nil {
+		return fmt.Errorf("verifying %s: %w", key, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum {
+		return fmt.Errorf("%w: %s has a different checksum; delete it and retry", ErrObjectMismatch, key)
+	}
+	return nil
+}
+
+// put uploads r to key. If reading r fails, the write is aborted (its
+// context cancelled before the writer closes), so no partial object is ever
+// committed.
+func put(ctx context.Context, b *blob.Bucket, key string, r io.Reader, ifAbsent bool) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ar := &abortingReader{r: r, cancel: cancel}
+	opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
+	var err error
+	if ifAbsent {
+		err = storage.WriteIfAbsent(wctx, b, key, ar, opts)
+	} else {
+		err = b.Upload(wctx, key, ar, opts)
+	}
+	if ar.err != nil {
+		return ar.err
+	}
+	if err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			return err
+		}
+		return fmt.Errorf("writing %s: %w", key, storage.Wrap(err))
+	}
+	return nil
+}
+
+type abortingReader struct {
+	r      io.Reader
+	cancel func()
+	err    error
+}
+
+func (a *abortingReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err != nil && err != io.EOF {
+		a.err = err
+		a.cancel()
+	}
+	return n, err
+}
+
+// verifyingReader checks, at EOF, that the bytes read have the expected size
+// and SHA-256, and fails the read otherwise.
+type verifyingReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want string
+	size int64
+	n    int64
+	path string
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n > v.size {
+		return n, fmt.Errorf("%w: %s grew past %d bytes", ErrChanged, v.path, v.size)
+	}
+	if err == io.EOF {
+		if v.n != v.size || hex.EncodeToString(v.h.Sum(nil)) != v.want {
+			return n, fmt.Errorf("%w: %s", ErrChanged, v.path)
+		}
+	}
+	return n, err
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func metaOpts() *blob.WriterOptions {
+	return &blob.WriterOptions{ContentType: "application/octet-stream"}
+}
