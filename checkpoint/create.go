@@ -49,6 +49,24 @@ type Options struct {
 	Now func() time.Time
 	// Progress receives hashing and upload progress in bytes (nil: none).
 	Progress progress.Reporter
+	// Origin, if set, is the checkpoint the stores were restored from
+	// (see Store.Origin); it is recorded as the checkpoint's lineage.
+	Origin *OriginRef
+}
+
+// OriginRef is a restored store's source checkpoint as Create sees it.
+type OriginRef struct {
+	// Dir is the source checkpoint's directory key when it is in the same
+	// bucket as the job ("" otherwise: then nothing of it can be
+	// referenced).
+	Dir          string
+	JobID        string
+	CheckpointID uint64
+	// Claim lets the first checkpoint of a job reference the source
+	// checkpoint's shared files in place instead of uploading them again.
+	// Create then records a referrer marker in the source job, so that its
+	// gc checks this job before deleting anything.
+	Claim bool
 }
 
 // Result describes a committed checkpoint.
@@ -67,12 +85,6 @@ type Result struct {
 	LocalCopy string
 	// Warnings are non-fatal problems (a failed local copy).
 	Warnings []string
-}
-
-// pending is the content of a `_pending` reservation marker.
-type pending struct {
-	CreatedAt time.Time `json:"created_at"`
-	BaseID    uint64    `json:"base_checkpoint_id,omitempty"`
 }
 
 // Create takes a checkpoint of stores into job and commits it. It uploads
@@ -123,31 +135,56 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		return nil, err
 	}
 
-	id, err := reserve(ctx, b, job, entries, pending{CreatedAt: now().UTC(), BaseID: baseID(base)})
-	if err != nil {
-		return nil, err
+	// Reuse the base checkpoint's files; a store restored with claim into
+	// a job without checkpoints reuses its source checkpoint's files.
+	var reuseFrom *metadata.Checkpoint
+	var reuseDir string
+	switch o := opts.Origin; {
+	case base != nil:
+		reuseFrom, reuseDir = base, job.CheckpointDir(base.ID)
+	case o != nil && o.Claim && o.Dir != "" && !opts.Full:
+		src, err := metadata.Read(ctx, b, o.Dir+"/"+metadata.MetadataName)
+		if err != nil {
+			return nil, fmt.Errorf("reading the claimed source checkpoint: %w", err)
+		}
+		reuseFrom, reuseDir = src, o.Dir
 	}
-	chkDir := job.CheckpointDir(id)
-
-	// Index the base checkpoint's files by content, to reuse them.
 	reuse := map[string]string{} // sha256/size → resolved key
-	if base != nil {
-		dir := job.CheckpointDir(base.ID)
-		for _, s := range base.Stores {
+	if reuseFrom != nil {
+		for _, s := range reuseFrom.Stores {
 			for _, f := range s.Files {
-				if key, err := metadata.Resolve(dir, f.Path); err == nil {
+				if key, err := metadata.Resolve(reuseDir, f.Path); err == nil && (f.Name != "" && isShared(f.Name)) {
 					reuse[contentKey(f.SHA256, f.Size)] = key
 				}
 			}
 		}
 	}
 
+	p := metadata.Pending{CreatedAt: now().UTC(), BaseID: baseID(base)}
+	if reuseFrom != nil && base == nil {
+		p.ClaimPath = metadata.RelDir(job.Prefix, reuseDir)
+	}
+	id, err := reserve(ctx, b, job, entries, p)
+	if err != nil {
+		return nil, err
+	}
+	chkDir := job.CheckpointDir(id)
+
 	res := &Result{CheckpointID: id, Kind: metadata.KindFull, MetadataKey: job.MetadataKey(id)}
+	if reuseFrom != nil {
+		res.Kind = metadata.KindIncremental
+	}
 	if base != nil {
-		res.Kind, res.BaseID = metadata.KindIncremental, base.ID
+		res.BaseID = base.ID
 	}
 	c := &metadata.Checkpoint{
 		ID: id, JobID: jobID, CreatedAt: now().UTC(), Kind: res.Kind, BaseID: res.BaseID,
+	}
+	if o := opts.Origin; o != nil {
+		c.Lineage = &metadata.Lineage{JobID: o.JobID, CheckpointID: o.CheckpointID, Claim: o.Claim}
+		if o.Dir != "" {
+			c.Lineage.Path = metadata.Rel(chkDir, o.Dir)
+		}
 	}
 
 	// Files to upload; out points into c.Stores' file arrays, which never
@@ -183,8 +220,9 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		}
 		c.Stores = append(c.Stores, ms)
 	}
-	if lin := stores[0].Lineage; lin != nil {
-		c.Lineage = lin
+
+	if err := markReferrers(ctx, b, job, jobID, c, chkDir); err != nil {
+		return nil, err
 	}
 
 	progress.Start(opts.Progress, "uploading", toUpload)
@@ -243,6 +281,44 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	return res, nil
 }
 
+// markReferrers records, in every other job whose shared files checkpoint c
+// references, a marker naming this job, before c can commit.
+func markReferrers(ctx context.Context, b *blob.Bucket, job metadata.Job, jobID string, c *metadata.Checkpoint, chkDir string) error {
+	owners := map[string]bool{}
+	for _, s := range c.Stores {
+		for _, f := range s.Files {
+			if f.Path == "" {
+				continue
+			}
+			key, err := metadata.Resolve(chkDir, f.Path)
+			if err != nil {
+				return err
+			}
+			if owner, ok := metadata.JobOfSharedKey(key); ok && owner != job.Prefix {
+				owners[owner] = true
+			}
+		}
+	}
+	for owner := range owners {
+		data, err := json.Marshal(metadata.Referrer{Path: metadata.RelDir(owner, job.Prefix), JobID: jobID})
+		if err != nil {
+			return err
+		}
+		key := metadata.Job{Prefix: owner}.ReferrerKey(jobID)
+		err = storage.WriteIfAbsent(ctx, b, key, bytes.NewReader(data), metaOpts())
+		if err != nil && !errors.Is(err, storage.ErrExists) {
+			return fmt.Errorf("recording referrer %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// isShared reports whether a store file is an immutable data file.
+func isShared(name string) bool {
+	k, _ := classify(name)
+	return k == fileTable || k == fileBlob
+}
+
 func baseID(c *metadata.Checkpoint) uint64 {
 	if c == nil {
 		return 0
@@ -290,7 +366,7 @@ func NewJobID() (string, error) {
 
 // reserve claims the next checkpoint id with a create-if-absent `_pending`
 // marker, stepping past ids that another creator claimed first.
-func reserve(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []metadata.Entry, p pending) (uint64, error) {
+func reserve(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []metadata.Entry, p metadata.Pending) (uint64, error) {
 	var id uint64 = 1
 	if n := len(entries); n > 0 {
 		id = entries[n-1].ID + 1

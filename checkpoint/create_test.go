@@ -553,3 +553,112 @@ func TestUnflushedWritesAreCheckpointed(t *testing.T) {
 		})
 	}
 }
+
+// Ctrl-C at any storage operation: nothing is committed by the interrupted
+// run, every committed checkpoint verifies, and a re-run works.
+func TestInterruptAtEveryOperation(t *testing.T) {
+	small := testpebble.Spec{Keys: 3000, ValueSize: 50, Seed: 6}
+	dir := filepath.Join(t.TempDir(), "db")
+	if err := testpebble.Create(testpebble.V2, dir, small); err != nil {
+		t.Fatal(err)
+	}
+	job := metadata.Job{Prefix: "j"}
+	for k := 1; ; k++ {
+		inner := memblob.OpenBucket(nil)
+		take(t, inner, job, dir, checkpoint.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		inj := &faultblob.Injector{}
+		n := 0
+		var mu sync.Mutex
+		inj.FailMatching(func(faultblob.Op) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if n++; n == k {
+				cancel()
+			}
+			return nil
+		})
+		s, err := checkpoint.OpenDir("default", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = checkpoint.Create(ctx, faultblob.Wrap(inner, inj), job, []*checkpoint.Store{s}, checkpoint.Options{Now: clock, Full: true})
+		s.Close()
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupt at op %d: %v, want context.Canceled", k, err)
+		}
+		bg := context.Background()
+		entries, _ := metadata.ListJob(bg, inner, job)
+		for _, e := range entries {
+			if e.Committed {
+				if _, err := testutil.VerifyCheckpoint(bg, inner, job, e.ID); err != nil {
+					t.Fatalf("interrupt at op %d: %v", k, err)
+				}
+			}
+		}
+		r := take(t, inner, job, dir, checkpoint.Options{})
+		if _, err := testutil.VerifyCheckpoint(bg, inner, job, r.CheckpointID); err != nil {
+			t.Fatal(err)
+		}
+		if k > n {
+			t.Logf("interrupted create at each of %d storage operations", n)
+			return
+		}
+	}
+}
+
+// A store restored with claim into another job references the source's
+// shared files in place and marks the source job; without claim it is
+// checkpointed in full and references nothing of the source.
+func TestClaimAndNoClaim(t *testing.T) {
+	ctx := context.Background()
+	b := memblob.OpenBucket(nil)
+	a := metadata.Job{Prefix: "jobs/a"}
+	dir := newStore(t, testpebble.V2)
+	ra := take(t, b, a, dir, checkpoint.Options{})
+	for _, claim := range []bool{true, false} {
+		t.Run(fmt.Sprintf("claim=%v", claim), func(t *testing.T) {
+			restored := filepath.Join(t.TempDir(), "r")
+			if err := testutil.Materialize(ctx, b, a, ra.CheckpointID, "default", restored); err != nil {
+				t.Fatal(err)
+			}
+			jb := metadata.Job{Prefix: fmt.Sprintf("jobs/b-%v", claim)}
+			origin := &checkpoint.OriginRef{Dir: a.CheckpointDir(ra.CheckpointID), JobID: "0123456789abcdef", CheckpointID: ra.CheckpointID, Claim: claim}
+			r := take(t, b, jb, restored, checkpoint.Options{Origin: origin})
+			c, err := testutil.VerifyCheckpoint(ctx, b, jb, r.CheckpointID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Lineage == nil || c.Lineage.Path != "../../a/chk-1" || c.Lineage.Claim != claim {
+				t.Fatalf("lineage: %+v", c.Lineage)
+			}
+			external := 0
+			for _, f := range c.Stores[0].Files {
+				if strings.HasPrefix(f.Path, "../../a/shared/") {
+					external++
+				}
+			}
+			markers, _ := b.List(&blob.ListOptions{Prefix: a.ReferrersDirKey()}).Next(ctx)
+			if claim {
+				if external == 0 || r.BytesUploaded >= ra.BytesUploaded/2 || markers == nil {
+					t.Fatalf("claim: %d external files, uploaded %d of %d, marker %v", external, r.BytesUploaded, ra.BytesUploaded, markers)
+				}
+				data, _ := b.ReadAll(ctx, markers.Key)
+				if !strings.Contains(string(data), `"path":"../b-true"`) {
+					t.Fatalf("referrer marker: %s", data)
+				}
+			} else if external != 0 || r.FilesReused != 0 {
+				t.Fatalf("no-claim referenced the source: %d external files, %+v", external, r)
+			}
+			b.Delete(ctx, markersKey(markers))
+		})
+	}
+}
+
+func markersKey(o *blob.ListObject) string {
+	if o == nil {
+		return "none"
+	}
+	return o.Key
+}

@@ -44,9 +44,9 @@ type Store struct {
 	FormatMajorVersion uint64
 	// Files are the files the checkpoint must hold, sorted by name.
 	Files []SourceFile
-	// Lineage is read from the store's lineage file (written by ckpt
+	// Origin is read from the store's origin file (written by ckpt
 	// restore); nil if the store was not restored by ckpt.
-	Lineage *metadata.Lineage
+	Origin *Origin
 
 	close func() error
 }
@@ -74,10 +74,6 @@ func (s *Store) Close() error {
 	s.close = nil
 	return c()
 }
-
-// LineageFile is the name of the file ckpt restore writes into a restored
-// store directory to record where it came from. Pebble ignores it.
-const LineageFile = "CKPT-LINEAGE"
 
 // OpenDir opens the Pebble store in dir, which no other process may have
 // open, as a consistent read-only Store named name. It never modifies dir: it
@@ -190,7 +186,7 @@ func OpenDir(name, dir string) (_ *Store, err error) {
 		}
 	}
 	sort.Slice(s.Files, func(i, j int) bool { return s.Files[i].Name < s.Files[j].Name })
-	if s.Lineage, err = readLineage(abs); err != nil {
+	if s.Origin, err = readOrigin(abs); err != nil {
 		return nil, err
 	}
 	return s, nil

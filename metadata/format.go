@@ -104,6 +104,29 @@ type File struct {
 	New bool `json:"new,omitempty"`
 }
 
+// Referrer is the content of a referrer marker `<job>/_referrers/<id>`: a
+// job whose checkpoints (may) reference the marked job's shared files, so
+// that gc of the marked job checks them before deleting anything.
+type Referrer struct {
+	// Path is the referring job's location relative to the marked job's
+	// directory (e.g. "../job-b").
+	Path string `json:"path"`
+	// JobID is the referring job's id.
+	JobID string `json:"job_id"`
+}
+
+// Pending is the content of a `chk-<N>/_pending` reservation marker: what an
+// in-flight checkpoint may reference before it commits.
+type Pending struct {
+	CreatedAt time.Time `json:"created_at"`
+	// BaseID is the checkpoint of the same job whose files it reuses.
+	BaseID uint64 `json:"base_checkpoint_id,omitempty"`
+	// ClaimPath is the checkpoint directory (relative to the job's
+	// directory) whose shared files it may reference after a restore with
+	// claim.
+	ClaimPath string `json:"claim_path,omitempty"`
+}
+
 // TotalBytes is the sum of the sizes of every file of every store.
 func (c *Checkpoint) TotalBytes() int64 {
 	var n int64

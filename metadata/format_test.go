@@ -239,3 +239,17 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestRelDir(t *testing.T) {
+	for _, tc := range [][3]string{
+		{"a/b", "a/c/d", "../c/d"},
+		{"a/b", "a/b", "."},
+		{"", "x/y", "x/y"},
+		{"x/y", "", "../.."},
+		{"jobs/b", "jobs/a/chk-3", "../a/chk-3"},
+	} {
+		if got := RelDir(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("RelDir(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+}

@@ -17,6 +17,9 @@ const (
 	PendingName = "_pending"
 	// SharedDir holds the job's immutable, content-named shared files.
 	SharedDir = "shared"
+	// ReferrersDir holds one marker per other job whose checkpoints
+	// reference this job's shared files (see Referrer).
+	ReferrersDir = "_referrers"
 	// checkpointPrefix starts every checkpoint directory name.
 	checkpointPrefix = "chk-"
 )
@@ -68,6 +71,18 @@ func (j Job) PrivateKey(id uint64, store, name string) string {
 // SharedKey is the key of a shared file named name.
 func (j Job) SharedKey(name string) string {
 	return join(j.Prefix, SharedDir, name)
+}
+
+// ReferrerKey is the key of the marker recording that the job with id
+// jobID references this job's shared files.
+func (j Job) ReferrerKey(jobID string) string {
+	return join(j.Prefix, ReferrersDir, jobID)
+}
+
+// ReferrersDirKey is the key prefix of the job's referrer markers, with a
+// trailing '/'.
+func (j Job) ReferrersDirKey() string {
+	return join(j.Prefix, ReferrersDir) + "/"
 }
 
 // SharedDirKey is the key prefix of the job's shared directory, with a
@@ -151,6 +166,25 @@ func Rel(dir, key string) string {
 		out = append(out, "..")
 	}
 	out = append(out, k[i:]...)
+	return strings.Join(out, "/")
+}
+
+// RelDir returns the relative path from directory key from to directory key
+// to ("a/b" → "a/c/d" is "../c/d"; "." when they are the same).
+func RelDir(from, to string) string {
+	f, t := splitKey(from), splitKey(to)
+	i := 0
+	for i < len(f) && i < len(t) && f[i] == t[i] {
+		i++
+	}
+	var out []string
+	for range f[i:] {
+		out = append(out, "..")
+	}
+	out = append(out, t[i:]...)
+	if len(out) == 0 {
+		return "."
+	}
 	return strings.Join(out, "/")
 }
 
