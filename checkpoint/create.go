@@ -28,8 +28,16 @@ import (
 // incremental checkpoint cannot be built on it.
 var ErrBadBase = errors.New("checkpoint: the job's latest checkpoint is unreadable")
 
+// ErrReservationLost means the checkpoint's `_pending` reservation vanished
+// before the commit: a gc collected it (see gc's --min-age).
+var ErrReservationLost = errors.New("checkpoint: reservation lost before commit (was gc run with a --min-age shorter than this checkpoint took?)")
+
 // ErrChanged means a source file changed while it was being checkpointed.
 var ErrChanged = errors.New("checkpoint: source file changed while reading")
+
+// DefaultRefreshInterval is how often a creator rewrites its reservation.
+// gc's --min-age must be well above it.
+const DefaultRefreshInterval = 5 * time.Minute
 
 // DefaultParallel is the default number of concurrent uploads.
 const DefaultParallel = 8
@@ -49,6 +57,10 @@ type Options struct {
 	Now func() time.Time
 	// Progress receives hashing and upload progress in bytes (nil: none).
 	Progress progress.Reporter
+	// RefreshInterval is how often the `_pending` reservation is rewritten
+	// while uploads run, so that gc sees the creator alive
+	// (DefaultRefreshInterval if 0).
+	RefreshInterval time.Duration
 	// Origin, if set, is the checkpoint the stores were restored from
 	// (see Store.Origin); it is recorded as the checkpoint's lineage.
 	Origin *OriginRef
@@ -149,16 +161,6 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		}
 		reuseFrom, reuseDir = src, o.Dir
 	}
-	reuse := map[string]string{} // sha256/size → resolved key
-	if reuseFrom != nil {
-		for _, s := range reuseFrom.Stores {
-			for _, f := range s.Files {
-				if key, err := metadata.Resolve(reuseDir, f.Path); err == nil && (f.Name != "" && isShared(f.Name)) {
-					reuse[contentKey(f.SHA256, f.Size)] = key
-				}
-			}
-		}
-	}
 
 	p := metadata.Pending{CreatedAt: now().UTC(), BaseID: baseID(base)}
 	if reuseFrom != nil && base == nil {
@@ -169,6 +171,31 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		return nil, err
 	}
 	chkDir := job.CheckpointDir(id)
+
+	// The gc protocol (see package gc): gc deletes an expired checkpoint's
+	// _metadata before its files, and re-reads reservation markers after
+	// that and before deleting shared files. So, now that our marker is
+	// visible, either gc sees it and keeps what it names, or the source of
+	// reuse is already gone and must not be used.
+	if reuseFrom != nil {
+		ok, err := b.Exists(ctx, reuseDir+"/"+metadata.MetadataName)
+		if err != nil {
+			return nil, fmt.Errorf("checking %s: %w", reuseDir, storage.Wrap(err))
+		}
+		if !ok {
+			reuseFrom, base = nil, nil
+		}
+	}
+	reuse := map[string]string{} // sha256/size → resolved key
+	if reuseFrom != nil {
+		for _, s := range reuseFrom.Stores {
+			for _, f := range s.Files {
+				if key, err := metadata.Resolve(reuseDir, f.Path); err == nil && isShared(f.Name) {
+					reuse[contentKey(f.SHA256, f.Size)] = key
+				}
+			}
+		}
+	}
 
 	res := &Result{CheckpointID: id, Kind: metadata.KindFull, MetadataKey: job.MetadataKey(id)}
 	if reuseFrom != nil {
@@ -194,6 +221,7 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		file  SourceFile
 		sum   string
 		key   string
+		alt   string // shared: where to write if key exists already
 		out   *metadata.File
 	}
 	var todo []upload
@@ -211,11 +239,12 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 					continue
 				}
 			}
-			key := job.PrivateKey(id, s.Name, f.Name)
+			u := upload{store: s, file: f, sum: sum, key: job.PrivateKey(id, s.Name, f.Name), out: &ms.Files[i]}
 			if f.Shared {
-				key = job.SharedKey(metadata.SharedName(f.Name, sum))
+				u.key = job.SharedKey(metadata.SharedName(f.Name, sum))
+				u.alt = job.SharedKey(metadata.SharedNameFor(f.Name, sum, id))
 			}
-			todo = append(todo, upload{store: s, file: f, sum: sum, key: key, out: &ms.Files[i]})
+			todo = append(todo, u)
 			toUpload += f.Size
 		}
 		c.Stores = append(c.Stores, ms)
@@ -225,35 +254,34 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		return nil, err
 	}
 
+	stopRefresh := refreshPending(ctx, b, job.PendingKey(id), p, opts.RefreshInterval)
 	progress.Start(opts.Progress, "uploading", toUpload)
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(par)
 	for _, t := range todo {
 		g.Go(func() error {
-			uploaded, err := uploadFile(gctx, b, t.key, t.store.Path(t.file), t.file.Size, t.sum, t.file.Shared, opts.Progress)
+			key, err := uploadFile(gctx, b, t.key, t.alt, t.store.Path(t.file), t.file.Size, t.sum, opts.Progress)
 			if err != nil {
 				return err
 			}
-			t.out.Path = metadata.Rel(chkDir, t.key)
+			t.out.Path = metadata.Rel(chkDir, key)
+			t.out.New = true
 			mu.Lock()
 			defer mu.Unlock()
-			if uploaded {
-				t.out.New = true
-				res.FilesUploaded++
-				res.BytesUploaded += t.file.Size
-			} else {
-				res.FilesReused++
-				res.BytesReused += t.file.Size
-			}
+			res.FilesUploaded++
+			res.BytesUploaded += t.file.Size
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		progress.Done(opts.Progress)
+	err = g.Wait()
+	progress.Done(opts.Progress)
+	if serr := stopRefresh(); err == nil {
+		err = serr
+	}
+	if err != nil {
 		return nil, err
 	}
-	progress.Done(opts.Progress)
 
 	data, err := metadata.Encode(c)
 	if err != nil {
@@ -261,6 +289,15 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	// A reservation that vanished was collected by a gc that took this
+	// creator for dead (it ran longer than gc's --min-age): its uploads may
+	// be gone, so it must not commit.
+	if ok, err := b.Exists(ctx, job.PendingKey(id)); err != nil || !ok {
+		if err == nil {
+			err = ErrReservationLost
+		}
+		return nil, fmt.Errorf("checking the reservation of %s: %w", chkDir, err)
 	}
 	if err := storage.WriteIfAbsent(ctx, b, res.MetadataKey, bytes.NewReader(data), metaOpts()); err != nil {
 		return nil, fmt.Errorf("committing %s: %w", res.MetadataKey, err)
@@ -364,6 +401,41 @@ func NewJobID() (string, error) {
 	return hex.EncodeToString(buf[:]), nil
 }
 
+// refreshPending rewrites the reservation marker every interval until the
+// returned stop function is called, so that its modification time shows gc
+// that the creator is alive. stop returns the first refresh error.
+func refreshPending(ctx context.Context, b *blob.Bucket, key string, p metadata.Pending, interval time.Duration) (stop func() error) {
+	if interval <= 0 {
+		interval = DefaultRefreshInterval
+	}
+	data, _ := json.Marshal(p)
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			case <-ctx.Done():
+				errc <- nil
+				return
+			case <-t.C:
+				if err := b.WriteAll(ctx, key, data, metaOpts()); err != nil && ctx.Err() == nil {
+					errc <- fmt.Errorf("refreshing %s: %w", key, storage.Wrap(err))
+					return
+				}
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		return <-errc
+	}
+}
+
 // reserve claims the next checkpoint id with a create-if-absent `_pending`
 // marker, stepping past ids that another creator claimed first.
 func reserve(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []metadata.Entry, p metadata.Pending) (uint64, error) {
@@ -438,56 +510,32 @@ func hashFile(ctx context.Context, path string, size int64, pr progress.Reporter
 }
 
 // uploadFile writes the local file at path to key, verifying on the way that
-// its bytes still hash to sum. Shared objects are written create-if-absent;
-// if one already exists it is verified (size and checksum: nothing vouches
-// for an object no committed checkpoint lists) and reused: uploaded is false.
-func uploadFile(ctx context.Context, b *blob.Bucket, key, path string, size int64, sum string, shared bool, pr progress.Reporter) (uploaded bool, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
+// its bytes still hash to sum, and returns the key written. A shared file
+// (alt != "") is written create-if-absent; if key exists already (left by a
+// crashed or concurrent creator, or another history) it is neither trusted
+// nor reused, since nothing protects it from gc: the file goes to alt, a
+// name unique to this checkpoint, instead.
+func uploadFile(ctx context.Context, b *blob.Bucket, key, alt, path string, size int64, sum string, pr progress.Reporter) (string, error) {
+	for _, k := range []string{key, alt} {
+		if k == "" {
+			break
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", path, err)
+		}
+		r := &verifyingReader{r: progress.Reader(f, pr), h: sha256.New(), want: sum, size: size, path: path}
+		err = put(ctx, b, k, r, alt != "")
+		f.Close()
+		if err == nil {
+			return k, nil
+		}
+		if !errors.Is(err, storage.ErrExists) {
+			return "", err
+		}
+		progress.Add(pr, -r.n)
 	}
-	defer f.Close()
-	r := &verifyingReader{r: progress.Reader(f, pr), h: sha256.New(), want: sum, size: size, path: path}
-	if !shared {
-		return true, put(ctx, b, key, r, false)
-	}
-	err = put(ctx, b, key, r, true)
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, storage.ErrExists) {
-		return false, err
-	}
-	progress.Add(pr, size-r.n)
-	// The object exists: from an earlier checkpoint, a crashed creator, or
-	// a concurrent one. Its name fixes its content; check that it is whole.
-	if err := verifyObject(ctx, b, key, size, sum); err != nil {
-		return false, err
-	}
-	return false, nil
-}
-
-// ErrObjectMismatch means an existing shared object does not hold the
-// content its name promises.
-var ErrObjectMismatch = errors.New("checkpoint: existing shared object does not match its name")
-
-func verifyObject(ctx context.Context, b *blob.Bucket, key string, size int64, sum string) error {
-	rd, err := b.NewReader(ctx, key, nil)
-	if err != nil {
-		return fmt.Errorf("verifying %s: %w", key, storage.Wrap(err))
-	}
-	defer rd.Close()
-	if rd.Size() != size {
-		return fmt.Errorf("%w: %s is %d bytes, expected %d; delete it and retry", ErrObjectMismatch, key, rd.Size(), size)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, rd); err != nil {
-		return fmt.Errorf("verifying %s: %w", key, err)
-	}
-	if hex.EncodeToString(h.Sum(nil)) != sum {
-		return fmt.Errorf("%w: %s has a different checksum; delete it and retry", ErrObjectMismatch, key)
-	}
-	return nil
+	return "", fmt.Errorf("writing %s: %w", alt, storage.ErrExists)
 }
 
 // put uploads r to key. If reading r fails, the write is aborted (its

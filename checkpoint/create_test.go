@@ -662,3 +662,65 @@ func markersKey(o *blob.ListObject) string {
 	}
 	return o.Key
 }
+
+// An object already at a shared name that the base does not vouch for (an
+// orphan of a crashed creator, say) is never trusted: the file is written
+// under a name unique to the new checkpoint.
+func TestUnvouchedObjectIsNotReused(t *testing.T) {
+	ctx := context.Background()
+	b := memblob.OpenBucket(nil)
+	job := metadata.Job{Prefix: "j"}
+	dir := newStore(t, testpebble.V2)
+	r1 := take(t, b, job, dir, checkpoint.Options{})
+	c1, _ := testutil.VerifyCheckpoint(ctx, b, job, r1.CheckpointID)
+	// Plant a corrupt object where a full checkpoint would write a table.
+	var planted string
+	for _, f := range c1.Stores[0].Files {
+		if strings.HasSuffix(f.Name, ".sst") {
+			planted, _ = metadata.Resolve(job.CheckpointDir(1), f.Path)
+			b.WriteAll(ctx, planted, []byte("garbage"), nil)
+			break
+		}
+	}
+	r2 := take(t, b, job, dir, checkpoint.Options{Full: true})
+	c2, err := testutil.VerifyCheckpoint(ctx, b, job, r2.CheckpointID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range c2.Stores[0].Files {
+		if k, _ := metadata.Resolve(job.CheckpointDir(r2.CheckpointID), f.Path); k == planted {
+			t.Fatalf("full checkpoint references the planted object %s", planted)
+		}
+	}
+	if r2.FilesReused != 0 {
+		t.Fatalf("--full reused files: %+v", r2)
+	}
+}
+
+// A creator whose reservation vanished (collected by a gc that took it for
+// dead) must not commit.
+func TestReservationLostAbortsCommit(t *testing.T) {
+	ctx := context.Background()
+	inner := memblob.OpenBucket(nil)
+	job := metadata.Job{Prefix: "j"}
+	dir := newStore(t, testpebble.V2)
+	inj := &faultblob.Injector{}
+	inj.FailMatching(func(op faultblob.Op) error {
+		if op.Kind == "write" && strings.HasSuffix(op.Key, ".sst") {
+			inner.Delete(ctx, job.PendingKey(1))
+		}
+		return nil
+	})
+	s, err := checkpoint.OpenDir("default", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = checkpoint.Create(ctx, faultblob.Wrap(inner, inj), job, []*checkpoint.Store{s}, checkpoint.Options{})
+	if !errors.Is(err, checkpoint.ErrReservationLost) {
+		t.Fatalf("got %v, want ErrReservationLost", err)
+	}
+	if ok, _ := inner.Exists(ctx, job.MetadataKey(1)); ok {
+		t.Fatal("committed without a reservation")
+	}
+}

@@ -125,6 +125,19 @@ func SharedName(fileName, sha256Hex string) string {
 	return stem + "-" + sha256Hex[:32] + ext
 }
 
+// SharedNameFor is the name a checkpoint uses for a shared file when the
+// object named SharedName exists already and is not vouched for by the
+// checkpoint it builds on: "<stem>-<hash>-c<id><ext>", unique to checkpoint
+// id of the job.
+func SharedNameFor(fileName, sha256Hex string, id uint64) string {
+	n := SharedName(fileName, sha256Hex)
+	stem, ext := n, ""
+	if i := strings.LastIndexByte(n, '.'); i > 0 {
+		stem, ext = n[:i], n[i:]
+	}
+	return stem + "-c" + strconv.FormatUint(id, 10) + ext
+}
+
 // ErrOutsideRoot is returned by Resolve for a path that climbs above the
 // storage root.
 var ErrOutsideRoot = errors.New("metadata: path escapes the storage root")
