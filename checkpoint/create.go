@@ -107,8 +107,8 @@ type Result struct {
 //
 // Checkpoint ids increase: N is one more than every `chk-<N>` directory in
 // the job, committed or not, and it is reserved with a create-if-absent
-// `_pending` marker, so concurrent creators never share an id or a private
-// file. A failure or cancellation before the commit leaves no checkpoint,
+// `_pending` marker (kept after the commit), so concurrent creators never
+// share an id or a private file. A failure or cancellation before the commit leaves no checkpoint,
 // only objects that no checkpoint references (gc removes them). Existing
 // objects are never overwritten.
 //
@@ -133,13 +133,23 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		par = DefaultParallel
 	}
 
-	entries, err := metadata.ListJob(ctx, b, job)
-	if err != nil {
-		return nil, err
-	}
-	base, jobID, err := findBase(ctx, b, job, entries, opts.Full)
-	if err != nil {
-		return nil, err
+	// A concurrent gc may expire the checkpoint we find newest between the
+	// listing and the read (a newer one exists then): list again.
+	var entries []metadata.Entry
+	var base *metadata.Checkpoint
+	var jobID string
+	for attempt := 0; ; attempt++ {
+		var err error
+		if entries, err = metadata.ListJob(ctx, b, job); err != nil {
+			return nil, err
+		}
+		base, jobID, err = findBase(ctx, b, job, entries, opts.Full)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, metadata.ErrNotFound) || attempt == 4 {
+			return nil, err
+		}
 	}
 
 	sums, err := hashStores(ctx, stores, min(par, runtime.NumCPU()), opts.Progress)
@@ -162,7 +172,11 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		reuseFrom, reuseDir = src, o.Dir
 	}
 
-	p := metadata.Pending{CreatedAt: now().UTC(), BaseID: baseID(base)}
+	token, err := NewJobID()
+	if err != nil {
+		return nil, err
+	}
+	p := metadata.Pending{Token: token, CreatedAt: now().UTC(), BaseID: baseID(base)}
 	if reuseFrom != nil && base == nil {
 		p.ClaimPath = metadata.RelDir(job.Prefix, reuseDir)
 	}
@@ -173,11 +187,14 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	chkDir := job.CheckpointDir(id)
 
 	// The gc protocol (see package gc): gc deletes an expired checkpoint's
-	// _metadata before its files, and re-reads reservation markers after
-	// that and before deleting shared files. So, now that our marker is
-	// visible, either gc sees it and keeps what it names, or the source of
-	// reuse is already gone and must not be used.
+	// _metadata before its files, and re-reads referrer and reservation
+	// markers after that and before deleting shared files. So, once our
+	// markers are visible, either gc sees them and keeps what they name, or
+	// the source of reuse is already gone and must not be used.
 	if reuseFrom != nil {
+		if err := markReferrers(ctx, b, job, jobID, reuseFrom, reuseDir); err != nil {
+			return nil, err
+		}
 		ok, err := b.Exists(ctx, reuseDir+"/"+metadata.MetadataName)
 		if err != nil {
 			return nil, fmt.Errorf("checking %s: %w", reuseDir, storage.Wrap(err))
@@ -250,10 +267,6 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		c.Stores = append(c.Stores, ms)
 	}
 
-	if err := markReferrers(ctx, b, job, jobID, c, chkDir); err != nil {
-		return nil, err
-	}
-
 	stopRefresh := refreshPending(ctx, b, job.PendingKey(id), p, opts.RefreshInterval)
 	progress.Start(opts.Progress, "uploading", toUpload)
 	var mu sync.Mutex
@@ -293,18 +306,15 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	// A reservation that vanished was collected by a gc that took this
 	// creator for dead (it ran longer than gc's --min-age): its uploads may
 	// be gone, so it must not commit.
-	if ok, err := b.Exists(ctx, job.PendingKey(id)); err != nil || !ok {
-		if err == nil {
-			err = ErrReservationLost
-		}
+	if err := checkReservation(ctx, b, job.PendingKey(id), token); err != nil {
 		return nil, fmt.Errorf("checking the reservation of %s: %w", chkDir, err)
 	}
 	if err := storage.WriteIfAbsent(ctx, b, res.MetadataKey, bytes.NewReader(data), metaOpts()); err != nil {
 		return nil, fmt.Errorf("committing %s: %w", res.MetadataKey, err)
 	}
-	// Committed. The marker has done its job; a failure to remove it is
-	// harmless (gc removes it with the other leftovers).
-	_ = b.Delete(context.WithoutCancel(ctx), job.PendingKey(id))
+	// Committed. The reservation marker stays: were it removed, another
+	// creator that listed the job before this commit could reserve the same
+	// id again. gc deletes it with the checkpoint's other objects.
 
 	res.TotalFiles, res.TotalBytes = c.FileCount(), c.TotalBytes()
 	if opts.LocalDir != "" {
@@ -318,16 +328,15 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	return res, nil
 }
 
-// markReferrers records, in every other job whose shared files checkpoint c
-// references, a marker naming this job, before c can commit.
-func markReferrers(ctx context.Context, b *blob.Bucket, job metadata.Job, jobID string, c *metadata.Checkpoint, chkDir string) error {
+// markReferrers records, in every other job whose shared files checkpoint
+// src (at directory key dir) references and which a new checkpoint of job
+// may therefore reuse, a marker naming job, so that gc of that job checks
+// this one before deleting anything.
+func markReferrers(ctx context.Context, b *blob.Bucket, job metadata.Job, jobID string, src *metadata.Checkpoint, dir string) error {
 	owners := map[string]bool{}
-	for _, s := range c.Stores {
+	for _, s := range src.Stores {
 		for _, f := range s.Files {
-			if f.Path == "" {
-				continue
-			}
-			key, err := metadata.Resolve(chkDir, f.Path)
+			key, err := metadata.Resolve(dir, f.Path)
 			if err != nil {
 				return err
 			}
@@ -436,6 +445,24 @@ func refreshPending(ctx context.Context, b *blob.Bucket, key string, p metadata.
 	}
 }
 
+// checkReservation confirms that the marker at key is still the one this
+// creator wrote (a collected reservation may have been taken by another
+// creator since).
+func checkReservation(ctx context.Context, b *blob.Bucket, key, token string) error {
+	data, err := b.ReadAll(ctx, key)
+	if err != nil {
+		if storage.IsNotFound(err) {
+			return ErrReservationLost
+		}
+		return storage.Wrap(err)
+	}
+	var p metadata.Pending
+	if json.Unmarshal(data, &p) != nil || p.Token != token {
+		return ErrReservationLost
+	}
+	return nil
+}
+
 // reserve claims the next checkpoint id with a create-if-absent `_pending`
 // marker, stepping past ids that another creator claimed first.
 func reserve(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []metadata.Entry, p metadata.Pending) (uint64, error) {
@@ -509,12 +536,13 @@ func hashFile(ctx context.Context, path string, size int64, pr progress.Reporter
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// uploadFile writes the local file at path to key, verifying on the way that
-// its bytes still hash to sum, and returns the key written. A shared file
-// (alt != "") is written create-if-absent; if key exists already (left by a
+// uploadFile writes the local file at path to key, create-if-absent,
+// verifying on the way that its bytes still hash to sum, and returns the key
+// written. If a shared file's key (alt != "") exists already (left by a
 // crashed or concurrent creator, or another history) it is neither trusted
 // nor reused, since nothing protects it from gc: the file goes to alt, a
-// name unique to this checkpoint, instead.
+// name unique to this checkpoint, instead. A private file never exists
+// already unless another creator took over the reserved id.
 func uploadFile(ctx context.Context, b *blob.Bucket, key, alt, path string, size int64, sum string, pr progress.Reporter) (string, error) {
 	for _, k := range []string{key, alt} {
 		if k == "" {
@@ -525,7 +553,7 @@ func uploadFile(ctx context.Context, b *blob.Bucket, key, alt, path string, size
 			return "", fmt.Errorf("reading %s: %w", path, err)
 		}
 		r := &verifyingReader{r: progress.Reader(f, pr), h: sha256.New(), want: sum, size: size, path: path}
-		err = put(ctx, b, k, r, alt != "")
+		err = put(ctx, b, k, r)
 		f.Close()
 		if err == nil {
 			return k, nil
@@ -535,23 +563,23 @@ func uploadFile(ctx context.Context, b *blob.Bucket, key, alt, path string, size
 		}
 		progress.Add(pr, -r.n)
 	}
+	if alt == "" {
+		// A private file of our reserved directory exists: another creator
+		// holds the same id (ours was collected by gc meanwhile).
+		return "", fmt.Errorf("writing %s: %w", key, ErrReservationLost)
+	}
 	return "", fmt.Errorf("writing %s: %w", alt, storage.ErrExists)
 }
 
-// put uploads r to key. If reading r fails, the write is aborted (its
+// put uploads r to key, create-if-absent. If reading r fails, the write is aborted (its
 // context cancelled before the writer closes), so no partial object is ever
 // committed.
-func put(ctx context.Context, b *blob.Bucket, key string, r io.Reader, ifAbsent bool) error {
+func put(ctx context.Context, b *blob.Bucket, key string, r io.Reader) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ar := &abortingReader{r: r, cancel: cancel}
 	opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
-	var err error
-	if ifAbsent {
-		err = storage.WriteIfAbsent(wctx, b, key, ar, opts)
-	} else {
-		err = b.Upload(wctx, key, ar, opts)
-	}
+	err := storage.WriteIfAbsent(wctx, b, key, ar, opts)
 	if ar.err != nil {
 		return ar.err
 	}

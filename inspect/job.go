@@ -69,7 +69,7 @@ func ReadJob(ctx context.Context, b *blob.Bucket, job metadata.Job, opts Options
 	}
 	r := &Job{Key: job.Prefix, Verified: opts.Verify || opts.ReadData}
 	for _, e := range entries {
-		je := JobEntry{ID: e.ID, Pending: e.Pending}
+		je := JobEntry{ID: e.ID, Pending: e.Pending && !e.Committed}
 		if !e.Committed {
 			je.State = Incomplete
 			r.Checkpoints = append(r.Checkpoints, je)
