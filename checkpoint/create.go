@@ -503,6 +503,8 @@ func hashStores(ctx context.Context, stores []*Store, par int, pr progress.Repor
 	g.SetLimit(max(par, 1))
 	for _, s := range stores {
 		out[s.Name] = map[string]string{}
+	}
+	for _, s := range stores {
 		for _, f := range s.Files {
 			g.Go(func() error {
 				sum, err := hashFile(gctx, s.Path(f), f.Size, pr)

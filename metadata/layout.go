@@ -155,7 +155,7 @@ func Resolve(dir, rel string) (string, error) {
 	for _, s := range strings.Split(rel, "/") {
 		if s == ".." {
 			if len(segs) == 0 {
-				return "", fmt.Errorf("%w: %q from %q", ErrOutsideRoot, rel, dir)
+				return "", fmt.Errorf("%w: %w: %q from %q", ErrCorrupt, ErrOutsideRoot, rel, dir)
 			}
 			segs = segs[:len(segs)-1]
 			continue
