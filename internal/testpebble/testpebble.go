@@ -33,7 +33,17 @@ type Spec struct {
 	Seed      uint64 // deterministic content
 	// Unflushed leaves the last UnflushedKeys writes in the WAL only.
 	UnflushedKeys int
+	// TargetFileSize is the sstable target size at every level. 0 keeps
+	// this package's small default (256 KiB: many tables even in a small
+	// store); PebbleDefaults keeps Pebble's own sizes (2 MiB at L0,
+	// doubling at each level below), as in a production store. Churn must
+	// be given the same value as Create.
+	TargetFileSize int64
 }
+
+// PebbleDefaults as Spec.TargetFileSize leaves Pebble's default target file
+// sizes in place.
+const PebbleDefaults int64 = -1
 
 // Key returns the i-th key of a generated store.
 func Key(i int) []byte {
@@ -101,13 +111,20 @@ func (w *v1w) close() error   { _ = w.b.Close(); return w.db.Close() }
 // many of them and a churn rewrites only some, as in a large store.
 const targetFileSize = 256 << 10
 
-func open(v Version, dir string) (writer, error) {
+// open opens (creating if need be) the store in dir with the sstable target
+// size of Spec.TargetFileSize.
+func open(v Version, dir string, fileSize int64) (writer, error) {
+	if fileSize == 0 {
+		fileSize = targetFileSize
+	}
 	switch v {
 	case V1:
 		o := &pebblev1.Options{FormatMajorVersion: pebblev1.FormatNewest, Logger: quiet{}}
-		o.Levels = make([]pebblev1.LevelOptions, 7)
-		for i := range o.Levels {
-			o.Levels[i].TargetFileSize = targetFileSize
+		if fileSize > 0 {
+			o.Levels = make([]pebblev1.LevelOptions, 7)
+			for i := range o.Levels {
+				o.Levels[i].TargetFileSize = fileSize
+			}
 		}
 		db, err := pebblev1.Open(dir, o)
 		if err != nil {
@@ -117,7 +134,7 @@ func open(v Version, dir string) (writer, error) {
 	default:
 		o := &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: quiet{}}
 		for i := range o.TargetFileSizes {
-			o.TargetFileSizes[i] = targetFileSize
+			o.TargetFileSizes[i] = max(fileSize, 0)
 		}
 		db, err := pebble.Open(dir, o)
 		if err != nil {
@@ -138,7 +155,7 @@ const FlushEvery = 5000
 
 // Create writes a new store in dir.
 func Create(v Version, dir string, s Spec) error {
-	w, err := open(v, dir)
+	w, err := open(v, dir, s.TargetFileSize)
 	if err != nil {
 		return err
 	}
@@ -176,7 +193,7 @@ func Create(v Version, dir string, s Spec) error {
 // values (and deletes a few), then flushes so the change lands in new
 // sstables. Seed varies the change.
 func Churn(v Version, dir string, s Spec, fraction float64, seed uint64) error {
-	w, err := open(v, dir)
+	w, err := open(v, dir, s.TargetFileSize)
 	if err != nil {
 		return err
 	}
