@@ -214,14 +214,19 @@ func verify(ctx context.Context, b *blob.Bucket, r *Checkpoint, opts Options) er
 	if par <= 0 {
 		par = 8
 	}
+	var dirList []string
 	dirs := map[string]map[string]int64{}
 	for _, f := range r.Files {
-		dirs[metadata.DirOf(f.Key)] = nil
+		d := metadata.DirOf(f.Key)
+		if _, ok := dirs[d]; !ok {
+			dirs[d] = nil
+			dirList = append(dirList, d)
+		}
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(par)
-	for d := range dirs {
+	for _, d := range dirList {
 		g.Go(func() error {
 			sizes, err := listSizes(gctx, b, d)
 			if err != nil {

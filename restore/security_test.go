@@ -32,6 +32,15 @@ func craft(t *testing.T, stores []map[string]any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Round-trip through the struct so that the bytes are in the canonical
+	// form Decode insists on (field order, no spacing).
+	var c metadata.Checkpoint
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if body, err = json.Marshal(&c); err != nil {
+		t.Fatal(err)
+	}
 	data := append([]byte("ckpt-metadata 1\n"), body...)
 	data = append(data, '\n')
 	sum := sha256.Sum256(data)
