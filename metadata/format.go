@@ -118,6 +118,8 @@ type Referrer struct {
 // Pending is the content of a `chk-<N>/_pending` reservation marker: what an
 // in-flight checkpoint may reference before it commits.
 type Pending struct {
+	// Token is random, unique to the creator that holds the reservation.
+	Token     string    `json:"token"`
 	CreatedAt time.Time `json:"created_at"`
 	// BaseID is the checkpoint of the same job whose files it reuses.
 	BaseID uint64 `json:"base_checkpoint_id,omitempty"`
@@ -235,6 +237,16 @@ func Decode(data []byte) (*Checkpoint, error) {
 		return nil, err
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
+	// Only the canonical encoding is accepted (no reordered, re-cased or
+	// extra keys, no other spacing, lower-case trailer): the same content
+	// always has the same bytes, and a hand-edited file is refused.
+	again, err := Encode(&c)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, data) {
+		return nil, fmt.Errorf("%w: not in canonical form", ErrCorrupt)
+	}
 	return &c, nil
 }
 

@@ -134,6 +134,10 @@ func TestRejectsBadPathsAndFields(t *testing.T) {
 		{"bad store name", `"name":"z"`, `"name":"_meta"`},
 		{"duplicate store", `"name":"z"`, `"name":"default"`},
 		{"base not older", `"base_checkpoint_id":6`, `"base_checkpoint_id":9`},
+		{"re-cased key", `"kind":"incremental"`, `"KIND":"incremental"`},
+		{"spacing", `"kind":"incremental"`, `"kind": "incremental"`},
+		{"trailing brace", `]}]}`, `]}]}}`},
+		{"reordered keys", `"checkpoint_id":7,"job_id":"0123456789abcdef0123456789abcdef"`, `"job_id":"0123456789abcdef0123456789abcdef","checkpoint_id":7`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
