@@ -255,6 +255,10 @@ func TestDemo(t *testing.T) {
 	if creates != 3 || verify != 1 {
 		t.Fatalf("demo steps: %s", r.stdout)
 	}
+	last := steps[len(steps)-1].(map[string]any)
+	if last["step"] != "restore-moved" || last["same_data"] != true {
+		t.Fatalf("the demo should end restoring the relocated copy intact: %v", last)
+	}
 	r = ckpt(t, "demo", "--keys", "5000").want(t, 0)
 	if !strings.Contains(r.stdout, "chk-3 (incremental)") {
 		t.Fatalf("demo text:\n%s", r.stdout)
