@@ -4,18 +4,17 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
+	"github.com/ckpt-dev/ckpt/internal/pebblero"
+
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/ckpt-dev/ckpt/metadata"
 )
@@ -350,13 +349,13 @@ func readOptions(dir string, entries []os.DirEntry) (*pebble.Comparer, *pebble.M
 // writes) and returns the disk file numbers of its live tables, the names of
 // the WAL files Pebble replays on open, and the format major version.
 func liveFiles(dir string, cmp *pebble.Comparer, mrg *pebble.Merger) (map[uint64]bool, map[string]bool, uint64, error) {
-	fs := &readOnlyFS{FS: vfs.Default, opened: map[string]bool{}}
+	fs := pebblero.New()
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:       fs,
 		ReadOnly: true,
 		Comparer: cmp,
 		Merger:   mrg,
-		Logger:   quietLogger{},
+		Logger:   pebblero.Logger{},
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "no longer supported") {
@@ -375,10 +374,8 @@ func liveFiles(dir string, cmp *pebble.Comparer, mrg *pebble.Merger) (map[uint64
 			live[uint64(t.BackingSSTNum)] = true
 		}
 	}
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
 	wals := map[string]bool{}
-	for n := range fs.opened {
+	for _, n := range fs.Opened() {
 		if k, _ := classify(n); k == fileWAL {
 			wals[n] = true
 		}
@@ -396,52 +393,4 @@ func newestOptions(entries []os.DirEntry) string {
 		}
 	}
 	return newest
-}
-
-// readOnlyFS lets Pebble read a store while guaranteeing that nothing in it
-// is created, changed or removed. Lock is a no-op: ckpt holds the real lock.
-// It also records which files Pebble opened (to learn which WALs it
-// replays).
-type readOnlyFS struct {
-	vfs.FS
-	mu     sync.Mutex
-	opened map[string]bool
-}
-
-func (r *readOnlyFS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := r.FS.Open(name, opts...)
-	if err == nil {
-		r.mu.Lock()
-		r.opened[filepath.Base(name)] = true
-		r.mu.Unlock()
-	}
-	return f, err
-}
-
-var errReadOnly = errors.New("checkpoint: the source store is opened read-only")
-
-func (*readOnlyFS) Create(string, vfs.DiskWriteCategory) (vfs.File, error) { return nil, errReadOnly }
-func (*readOnlyFS) Link(string, string) error                              { return errReadOnly }
-func (*readOnlyFS) OpenReadWrite(string, vfs.DiskWriteCategory, ...vfs.OpenOption) (vfs.File, error) {
-	return nil, errReadOnly
-}
-func (*readOnlyFS) Remove(string) error                { return errReadOnly }
-func (*readOnlyFS) RemoveAll(string) error             { return errReadOnly }
-func (*readOnlyFS) Rename(string, string) error        { return errReadOnly }
-func (*readOnlyFS) MkdirAll(string, fs.FileMode) error { return errReadOnly }
-func (*readOnlyFS) ReuseForWrite(string, string, vfs.DiskWriteCategory) (vfs.File, error) {
-	return nil, errReadOnly
-}
-func (*readOnlyFS) Lock(string) (io.Closer, error) { return nopCloser{}, nil }
-
-type nopCloser struct{}
-
-func (nopCloser) Close() error { return nil }
-
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...interface{})  {}
-func (quietLogger) Errorf(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf(format, args...))
 }

@@ -2,8 +2,6 @@ package inspect
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ckpt-dev/ckpt/internal/objcheck"
 
 	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
@@ -303,7 +303,7 @@ func checkData(ctx context.Context, b *blob.Bucket, r *Checkpoint, par int, pr p
 			continue
 		}
 		g.Go(func() error {
-			problem, err := checksum(gctx, b, f.Key, f.Size, f.SHA256, pr)
+			problem, err := objcheck.Check(gctx, b, f.Key, f.Size, f.SHA256, pr)
 			if err != nil {
 				return err
 			}
@@ -312,40 +312,4 @@ func checkData(ctx context.Context, b *blob.Bucket, r *Checkpoint, par int, pr p
 		})
 	}
 	return g.Wait()
-}
-
-// checksum reads key and returns a problem description ("" if it matches).
-// Only a cancelled context is an error: a read failure is a problem of the
-// file.
-func checksum(ctx context.Context, b *blob.Bucket, key string, size int64, want string, pr progress.Reporter) (string, error) {
-	rd, err := b.NewReader(ctx, key, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		if storage.IsNotFound(err) {
-			return "missing", nil
-		}
-		return "unreadable: " + oneLine(err), nil
-	}
-	defer rd.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, progress.Reader(rd, pr))
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "unreadable: " + oneLine(err), nil
-	}
-	if n != size {
-		return fmt.Sprintf("size %d, expected %d", n, size), nil
-	}
-	if hex.EncodeToString(h.Sum(nil)) != want {
-		return "checksum mismatch", nil
-	}
-	return "", nil
-}
-
-func oneLine(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", " ")
 }

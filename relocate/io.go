@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/ckpt-dev/ckpt/internal/objcheck"
 
 	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
@@ -110,7 +111,7 @@ func checksumAll(ctx context.Context, b *blob.Bucket, copies []Copy, key func(Co
 	g.SetLimit(par)
 	for _, c := range copies {
 		g.Go(func() error {
-			problem, err := checksum(gctx, b, key(c), c.Size, c.SHA256, pr)
+			problem, err := objcheck.Check(gctx, b, key(c), c.Size, c.SHA256, pr)
 			if err != nil || problem == "" {
 				return err
 			}
@@ -121,41 +122,6 @@ func checksumAll(ctx context.Context, b *blob.Bucket, copies []Copy, key func(Co
 		})
 	}
 	return problems, g.Wait()
-}
-
-// checksum reads key and returns what is wrong with it ("" if it has size
-// bytes hashing to want; with want "" only the size is checked).
-func checksum(ctx context.Context, b *blob.Bucket, key string, size int64, want string, pr progress.Reporter) (string, error) {
-	rd, err := b.NewReader(ctx, key, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		if storage.IsNotFound(err) {
-			return "missing", nil
-		}
-		return "unreadable: " + oneLine(err), nil
-	}
-	defer rd.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, progress.Reader(rd, pr))
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "unreadable: " + oneLine(err), nil
-	}
-	if n != size {
-		return fmt.Sprintf("size %d, expected %d", n, size), nil
-	}
-	if want != "" && hex.EncodeToString(h.Sum(nil)) != want {
-		return "checksum mismatch", nil
-	}
-	return "", nil
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(storage.Wrap(err).Error()), " ")
 }
 
 // errMismatch is what a streamed object that does not match its recorded

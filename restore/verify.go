@@ -3,17 +3,15 @@ package restore
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/ckpt-dev/ckpt/internal/pebblero"
+
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // checkStore opens the restored store in dir with Pebble v2 read-only,
@@ -57,11 +55,11 @@ func checkStore(ctx context.Context, dir string, s Store, full bool) (warning st
 
 func openAndCheck(ctx context.Context, dir string, s Store, cmp *pebble.Comparer, mrg *pebble.Merger, full bool) (string, error) {
 	db, err := pebble.Open(dir, &pebble.Options{
-		FS:       &noWriteFS{FS: vfs.Default},
+		FS:       pebblero.New(),
 		ReadOnly: true,
 		Comparer: cmp,
 		Merger:   mrg,
-		Logger:   panicLogger{},
+		Logger:   pebblero.Logger{},
 	})
 	if err != nil {
 		return "", fmt.Errorf("%w: the restored store does not open: %v", ErrVerifyFailed, err)
@@ -146,40 +144,4 @@ func storeOptions(dir string) (*pebble.Comparer, *pebble.Merger, error) {
 		}
 	}
 	return cmp, mrg, sc.Err()
-}
-
-// noWriteFS lets Pebble read a restored store and guarantees that nothing in
-// it is created, changed or removed. Lock is a no-op, so no LOCK file is
-// created either: the temporary directory is ckpt's own, nobody else opens
-// it.
-type noWriteFS struct{ vfs.FS }
-
-var errNoWrite = errors.New("restore: the restored store is verified read-only")
-
-func (*noWriteFS) Create(string, vfs.DiskWriteCategory) (vfs.File, error) { return nil, errNoWrite }
-func (*noWriteFS) Link(string, string) error                              { return errNoWrite }
-func (*noWriteFS) OpenReadWrite(string, vfs.DiskWriteCategory, ...vfs.OpenOption) (vfs.File, error) {
-	return nil, errNoWrite
-}
-func (*noWriteFS) Remove(string) error                { return errNoWrite }
-func (*noWriteFS) RemoveAll(string) error             { return errNoWrite }
-func (*noWriteFS) Rename(string, string) error        { return errNoWrite }
-func (*noWriteFS) MkdirAll(string, fs.FileMode) error { return errNoWrite }
-func (*noWriteFS) ReuseForWrite(string, string, vfs.DiskWriteCategory) (vfs.File, error) {
-	return nil, errNoWrite
-}
-func (*noWriteFS) Lock(string) (io.Closer, error) { return nopCloser{}, nil }
-
-type nopCloser struct{}
-
-func (nopCloser) Close() error { return nil }
-
-// panicLogger drops Pebble's messages; Fatalf panics, and checkStore
-// recovers it as a verification failure.
-type panicLogger struct{}
-
-func (panicLogger) Infof(string, ...interface{})  {}
-func (panicLogger) Errorf(string, ...interface{}) {}
-func (panicLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf(format, args...))
 }
