@@ -103,3 +103,32 @@ func TestCredentialsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A store written by Pebble v1.1 at its newest format (what go-ethereum
+// writes) goes through create, incremental create and restore on local
+// files, and comes back identical.
+func TestPebbleV1StoreOnFiles(t *testing.T) {
+	t.Setenv("CKPT_CONFIG", "")
+	db := filepath.Join(t.TempDir(), "geth-like")
+	if err := testpebble.Create(testpebble.V1, db, spec); err != nil {
+		t.Fatal(err)
+	}
+	job := filepath.Join(t.TempDir(), "job")
+	ckpt(t, "create", "--db", db, "--to", job).want(t, 0)
+	if err := testpebble.Churn(testpebble.V1, db, spec, 0.05, 9); err != nil {
+		t.Fatal(err)
+	}
+	r := ckpt(t, "create", "--db", db, "--to", job, "--json").want(t, 0)
+	if m := r.json(t); m["kind"] != "incremental" || m["files_reused"].(float64) == 0 {
+		t.Fatalf("incremental create of a v1 store: %s", r.stdout)
+	}
+	want, err := testpebble.Digest(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "restored")
+	ckpt(t, "restore", job, target, "--check").want(t, 0)
+	if got, err := testpebble.Digest(target); err != nil || got != want {
+		t.Fatalf("restored %s (%v), want %s", got, err, want)
+	}
+}
