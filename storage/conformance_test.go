@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,10 +58,15 @@ func TestConformance(t *testing.T) {
 			for _, c := range conformanceChecks() {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
+					b := storagetest.OpenNarrow(t, be.Sub(c.name).URL)
 					if why := knownDeviation(be.Name, c.name); why != "" {
-						t.Skip(why)
+						// Check what ckpt relies on instead: every entry
+						// is listed, in some page, and listing ends.
+						t.Log(why + "; checking that paging lists every entry")
+						checkPagesLoose(t, b, "/", files("ls/a", "ls/b", "ls/c/", "ls/d", "ls/e/", "ls/f"))
+						return
 					}
-					c.run(t, storagetest.OpenNarrow(t, be.Sub(c.name).URL))
+					c.run(t, b)
 				})
 			}
 		})
@@ -452,6 +458,35 @@ func checkPages(t *testing.T, b *blob.Bucket, delim string, want []listed, wantP
 	}
 	if pages != wantPages {
 		t.Errorf("paged listing (delimiter %q) took %d non-empty pages, want %d", delim, pages, wantPages)
+	}
+}
+
+// checkPagesLoose pages through a listing and checks that the entries seen,
+// with duplicates removed and sorted, are exactly want.
+func checkPagesLoose(t *testing.T, b *blob.Bucket, delim string, want []listed) {
+	writeListKeys(t, b)
+	seen := map[listed]bool{}
+	token := blob.FirstPageToken
+	for pages := 0; len(token) > 0; pages++ {
+		if pages > 20 {
+			t.Fatal("pagination does not end")
+		}
+		objs, next, err := b.ListPage(t.Context(), token, 2, &blob.ListOptions{Prefix: "ls/", Delimiter: delim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			seen[listed{o.Key, o.IsDir}] = true
+		}
+		token = next
+	}
+	var got []listed
+	for l := range seen {
+		got = append(got, l)
+	}
+	slices.SortFunc(got, func(a, c listed) int { return strings.Compare(a.key, c.key) })
+	if !slices.Equal(got, want) {
+		t.Errorf("paged listing (delimiter %q) saw %v, want %v", delim, got, want)
 	}
 }
 

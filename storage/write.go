@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"gocloud.dev/blob"
@@ -127,17 +128,22 @@ func isExistsError(err error) bool {
 	return httpStatus(err) == 412
 }
 
-// sendFailed reports whether err is a network failure while sending the
-// request (not while waiting for the response).
+// sendFailed reports whether err is a network failure of the request or its
+// response (a refused body, a reset or dropped connection): the server may
+// have refused the write because the object exists. Under load MinIO's early
+// refusal shows up as a failed write, a reset while reading, or an
+// unexpected EOF.
 func sendFailed(err error) bool {
 	var opErr *net.OpError
-	return errors.As(err, &opErr) && (opErr.Op == "write" || opErr.Op == "readfrom")
+	return errors.As(err, &opErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// waitForObject polls for key for up to about two seconds.
+// waitForObject polls for key for up to about ten seconds (a loaded server
+// may take a while to commit the competing object).
 func waitForObject(ctx context.Context, b *blob.Bucket, key string) bool {
 	delay := 50 * time.Millisecond
-	for range 6 {
+	for range 8 {
 		if ok, err := b.Exists(ctx, key); err == nil && ok {
 			return true
 		}
