@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ckpt-dev/ckpt/flinkjob"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/relocate"
 	"github.com/ckpt-dev/ckpt/storage"
@@ -21,6 +23,7 @@ type relocateOptions struct {
 	DryRun   bool
 	ReadData bool
 	Parallel int
+	Format   string
 }
 
 func newRelocateCmd(f *Factory, runF func(context.Context, *relocateOptions) error) *cobra.Command {
@@ -43,10 +46,23 @@ streamed, in parallel. The source is checked before anything is written
 destination after copying, and _metadata is written last: an interrupted
 relocation is not a checkpoint, and running the same command again skips
 what was already copied and finishes. --dry-run prints the plan (objects,
-bytes, chain links cut) and changes nothing.`,
+bytes, chain links cut) and changes nothing.
+
+A Flink checkpoint (a chk-<N> or savepoint directory holding Flink's
+_metadata; --format auto detects it) is copied to DST_JOB/<its directory
+name> with every file it references, wherever it lies in the source bucket
+(its own directory, the job's shared/, other jobs'), flat in that one
+directory, and its _metadata is rewritten so that every file is named
+relative to it: a self-contained checkpoint Flink can restore from its new
+path (flink run -s DST_JOB/chk-<N>). Only the paths of file handles change;
+file-merging segment files are copied once and named by their new absolute
+URI (not possible for Azure destinations). Flink records no checksums: files
+are checked by size, and --read-data compares each copy with its source.
+--all and --id apply to ckpt checkpoints only.`,
 		Example: `  ckpt relocate s3://bucket/jobs/b/chk-12 s3://bucket/jobs/b-standalone
   ckpt relocate /backups/job1/chk-7 gs://archive/job1 --read-data
-  ckpt relocate s3://bucket/jobs/b s3://other/jobs/b --all --dry-run --json`,
+  ckpt relocate s3://bucket/jobs/b s3://other/jobs/b --all --dry-run --json
+  ckpt relocate s3://old/flink/3f2a…/chk-42 s3://new/flink/restored --dry-run`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Source, opts.Dest = args[0], args[1]
@@ -62,12 +78,16 @@ bytes, chain links cut) and changes nothing.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	fl.BoolVar(&opts.ReadData, "read-data", false, "also check checksums: of the source before copying, and of the destination after")
 	fl.IntVar(&opts.Parallel, "parallel", relocate.DefaultParallel, "number of concurrent copies")
+	fl.StringVar(&opts.Format, "format", formatAuto, "checkpoint format: auto (detect Flink's _metadata), ckpt or flink")
 	return c
 }
 
 func runRelocate(ctx context.Context, f *Factory, opts *relocateOptions) error {
 	if opts.Parallel < 1 {
 		return usagef("--parallel must be at least 1")
+	}
+	if err := checkFormat(opts.Format); err != nil {
+		return err
 	}
 	if opts.All && opts.ID != 0 {
 		return usagef("--id gives one checkpoint a new id; it cannot be used with --all")
@@ -77,6 +97,12 @@ func runRelocate(ctx context.Context, f *Factory, opts *relocateOptions) error {
 		return err
 	}
 	defer srcLoc.Close()
+	if d, ok, err := detectFlink(ctx, srcLoc, opts.Format); ok || err != nil {
+		if err != nil {
+			return fmt.Errorf("relocating %s: %w", srcLoc.Display, err)
+		}
+		return runFlinkRelocate(ctx, f, srcLoc, d, opts)
+	}
 	dstLoc, err := f.Open(ctx, opts.Dest)
 	if err != nil {
 		return err
@@ -282,6 +308,156 @@ func (o *relocateOutput) json(r *relocate.Result, copies []relocate.Copy, dry bo
 				action = "keep"
 			}
 			cs = append(cs, map[string]any{"action": action, "source": keyDisplay(o.src, c.Src), "destination": keyDisplay(o.dst, c.Dst), "size": c.Size, "sha256": c.SHA256})
+		}
+		m["copies"] = cs
+	}
+	return m
+}
+
+func runFlinkRelocate(ctx context.Context, f *Factory, srcLoc *storage.Location, d flinkjob.Detection, opts *relocateOptions) error {
+	switch {
+	case opts.All:
+		return usagef("--all relocates ckpt jobs; for Flink give one checkpoint (JOB/chk-N) at a time")
+	case opts.ID != 0:
+		return usagef("--id applies to ckpt checkpoints; a Flink checkpoint keeps its directory name")
+	case d.Kind == flinkjob.JobDir:
+		return usagef("%s names a Flink job; give one of its checkpoints (JOB/chk-N)", srcLoc.Display)
+	}
+	srcDir := flinkjob.DirOf(d.MetadataKey)
+	name := path.Base(srcDir)
+	if srcDir == "" {
+		return usagef("%s is at the root of its bucket: the checkpoint has no directory name to keep", srcLoc.Display)
+	}
+	dstLoc, err := f.Open(ctx, opts.Dest)
+	if err != nil {
+		return err
+	}
+	defer dstLoc.Close()
+	if base := path.Base(dstLoc.Prefix); base == flinkjob.MetadataName || isCheckpointDirName(base) {
+		return usagef("%s names a checkpoint; give the directory to relocate into (the copy goes to DST/%s)", dstLoc.Display, name)
+	}
+	src, dst := flinkjob.StoreOf(srcLoc), flinkjob.StoreOf(dstLoc)
+	if srcLoc.SameBucket(dstLoc) {
+		dst.Bucket = src.Bucket // server-side copies
+	}
+	dstDir := name
+	if dstLoc.Prefix != "" {
+		dstDir = dstLoc.Prefix + "/" + name
+	}
+	ropts := flinkjob.RelocateOptions{ReadData: opts.ReadData, Parallel: opts.Parallel}
+	plan, err := flinkjob.NewRelocatePlan(ctx, src, d.MetadataKey, dst, dstDir, ropts)
+	if err != nil {
+		return flinkRelocateError(srcLoc, err)
+	}
+	out := flinkRelocateOutput{f: f, src: srcLoc, dst: dstLoc}
+	if opts.DryRun {
+		return out.render(plan.Result(), plan.Copies(), true)
+	}
+	start := time.Now()
+	res, err := plan.Execute(ctx, f.reporter())
+	if err != nil {
+		return flinkRelocateError(srcLoc, err)
+	}
+	out.elapsed = time.Since(start)
+	return out.render(res, nil, false)
+}
+
+func isCheckpointDirName(s string) bool {
+	_, ok := flinkjob.ParseCheckpointDirName(s)
+	return ok
+}
+
+func flinkRelocateError(src *storage.Location, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	err = fmt.Errorf("relocating %s: %w", src.Display, err)
+	if errors.Is(err, flinkjob.ErrDestinationExists) {
+		err = fmt.Errorf("%w (choose another destination)", err)
+	}
+	return err
+}
+
+// flinkRelocateOutput renders a Flink relocation's result (or, with
+// copies, its plan).
+type flinkRelocateOutput struct {
+	f        *Factory
+	src, dst *storage.Location
+	elapsed  time.Duration
+}
+
+func (o *flinkRelocateOutput) render(r flinkjob.RelocateResult, copies []flinkjob.Copy, dry bool) error {
+	if o.f.JSON {
+		return writeJSON(o.f.Out, o.json(r, copies, dry))
+	}
+	w := o.f.Out
+	how := "streamed"
+	if r.ServerSide {
+		how = "server-side copy"
+	}
+	verb := "relocated"
+	switch {
+	case dry:
+		fmt.Fprintf(w, "plan (dry run, nothing was changed): Flink checkpoint %d from %s, %s\n", r.CheckpointID, keyDisplay(o.src, flinkjob.DirOf(r.SourceKey)), how)
+		verb = "would relocate"
+	case r.Done:
+		verb = "already relocated"
+	}
+	fmt.Fprintf(w, "%s Flink checkpoint %d to %s: %d files, %s; %d paths rewritten (%d relative file handles, %d segment handles with an absolute path)\n",
+		verb, r.CheckpointID, keyDisplay(o.dst, r.Dir), r.Files, humanBytes(r.Bytes), r.Handles, r.Relative, r.Segments)
+	copied, skipped := "copied", "skipped"
+	if dry {
+		copied, skipped = "to copy", "already there"
+	}
+	fmt.Fprintf(w, "%s %d files, %s; %s %d files, %s", copied, r.FilesCopied, humanBytes(r.BytesCopied), skipped, r.FilesSkipped, humanBytes(r.BytesSkipped))
+	if !dry {
+		fmt.Fprintf(w, " (%s) in %s", how, o.elapsed.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	for _, c := range copies {
+		if c.Skip {
+			fmt.Fprintf(w, "  keep  %s (%d bytes)\n", keyDisplay(o.dst, c.Dst), c.Size)
+		} else {
+			fmt.Fprintf(w, "  copy  %s -> %s (%d bytes)\n", keyDisplay(o.src, c.Src), keyDisplay(o.dst, c.Dst), c.Size)
+		}
+	}
+	for _, warning := range r.Warnings {
+		o.f.warn("%s", warning)
+	}
+	return nil
+}
+
+func (o *flinkRelocateOutput) json(r flinkjob.RelocateResult, copies []flinkjob.Copy, dry bool) map[string]any {
+	m := map[string]any{
+		"version":           jsonVersion,
+		"format":            "flink",
+		"dry_run":           dry,
+		"source":            keyDisplay(o.src, flinkjob.DirOf(r.SourceKey)),
+		"destination":       keyDisplay(o.dst, r.Dir),
+		"checkpoint_id":     r.CheckpointID,
+		"server_side_copy":  r.ServerSide,
+		"files":             r.Files,
+		"bytes":             r.Bytes,
+		"files_copied":      r.FilesCopied,
+		"bytes_copied":      r.BytesCopied,
+		"files_skipped":     r.FilesSkipped,
+		"bytes_skipped":     r.BytesSkipped,
+		"paths_rewritten":   r.Handles,
+		"relative_handles":  r.Relative,
+		"segment_handles":   r.Segments,
+		"already_relocated": r.Done,
+		"warnings":          nonNil(r.Warnings),
+	}
+	if !dry {
+		m["duration_ms"] = o.elapsed.Milliseconds()
+	} else {
+		cs := []map[string]any{}
+		for _, c := range copies {
+			action := "copy"
+			if c.Skip {
+				action = "keep"
+			}
+			cs = append(cs, map[string]any{"action": action, "source": keyDisplay(o.src, c.Src), "destination": keyDisplay(o.dst, c.Dst), "size": c.Size})
 		}
 		m["copies"] = cs
 	}
