@@ -174,6 +174,12 @@ func TestCreateInspectEndToEnd(t *testing.T) {
 	if !strings.Contains(r.stderr, "verification failed") {
 		t.Fatalf("stderr: %q", r.stderr)
 	}
+	// With --json the report is the one document on stdout, problems in it;
+	// the error goes to stderr only.
+	r = ckpt(t, "inspect", filepath.Join(moved, "chk-2"), "--verify", "--json").want(t, ExitCorrupt)
+	if m := r.json(t); m["problems"].(float64) != 1 {
+		t.Fatalf("report: %s", r.stdout)
+	}
 	// A corrupt _metadata: inspect exits 5, create refuses to build on it
 	// unless --full.
 	meta := filepath.Join(moved, "chk-2", "_metadata")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ckpt-dev/ckpt/checkpoint"
+	"github.com/ckpt-dev/ckpt/flinkjob"
 	"github.com/ckpt-dev/ckpt/gc"
 	"github.com/ckpt-dev/ckpt/inspect"
 	"github.com/ckpt-dev/ckpt/metadata"
@@ -70,19 +71,20 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.As(err, &ue), errors.Is(err, storage.ErrBadLocation), isFlagError(err):
 		return ExitUsage
 	case errors.Is(err, gc.ErrPartial), errors.Is(err, checkpoint.ErrReservationLost),
-		errors.Is(err, relocate.ErrReservationLost):
+		errors.Is(err, relocate.ErrReservationLost), errors.Is(err, flinkjob.ErrPartial):
 		return ExitPartial
-	case errors.Is(err, relocate.ErrOverlap):
+	case errors.Is(err, relocate.ErrOverlap), errors.Is(err, flinkjob.ErrOverlap), errors.Is(err, flinkjob.ErrBadPolicy):
 		return ExitUsage
-	case errors.Is(err, relocate.ErrDestinationExists):
+	case errors.Is(err, relocate.ErrDestinationExists), errors.Is(err, flinkjob.ErrDestinationExists):
 		return ExitConflict
 	case errors.Is(err, gc.ErrBadPolicy):
 		return ExitUsage
 	case errors.Is(err, inspect.ErrVerifyFailed), errors.Is(err, metadata.ErrCorrupt), errors.Is(err, gc.ErrBlocked),
-		errors.Is(err, relocate.ErrVerifyFailed),
+		errors.Is(err, relocate.ErrVerifyFailed), errors.Is(err, flinkjob.ErrCorrupt),
+		errors.Is(err, flinkjob.ErrVerifyFailed), errors.Is(err, flinkjob.ErrBlocked),
 		errors.Is(err, metadata.ErrNewerVersion), errors.Is(err, checkpoint.ErrBadBase):
 		return ExitCorrupt
-	case errors.Is(err, metadata.ErrNotFound), errors.Is(err, storage.ErrNotFound),
+	case errors.Is(err, metadata.ErrNotFound), errors.Is(err, storage.ErrNotFound), errors.Is(err, flinkjob.ErrNotFound),
 		errors.Is(err, checkpoint.ErrNotStore):
 		return ExitNotFound
 	case errors.Is(err, checkpoint.ErrStoreInUse), errors.Is(err, storage.ErrExists):

@@ -54,6 +54,8 @@ var Version = "dev"
 
 // Main runs ckpt with args and returns the exit code.
 func Main(ctx context.Context, args []string, f *Factory) int {
+	out := &countingWriter{w: f.Out}
+	f.Out = out
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(f.In)
@@ -66,13 +68,27 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	code := exitCode(ctx, err)
 	msg := storage.Redact(hint(err))
 	fmt.Fprintf(f.Err, "ckpt: %s\n", msg)
-	if f.JSON {
+	// --json prints exactly one document: the command's report if it wrote
+	// one (the error is then on stderr only), otherwise the error.
+	if f.JSON && out.n == 0 {
 		writeJSON(f.Out, map[string]any{
 			"version": jsonVersion,
 			"error":   map[string]any{"message": msg, "exit_code": code},
 		})
 	}
 	return code
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // NewRootCmd builds the command tree.
