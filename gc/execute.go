@@ -95,8 +95,21 @@ func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (Result, error
 	progress.Start(pr, "deleting", int64(total))
 	defer progress.Done(pr)
 
+	failed := map[string]bool{}
 	steps := p.steps()
 	for i, step := range steps {
+		if i == 1 {
+			// A checkpoint whose _metadata could not be deleted still
+			// exists: keep the rest of its directory.
+			var dirs []string
+			for _, o := range steps[0] {
+				if failed[o.Key] {
+					dirs = append(dirs, metadata.DirOf(o.Key))
+				}
+			}
+			step = withoutDirs(step, dirs)
+			steps[2] = withoutDirs(steps[2], dirs)
+		}
 		if i == 3 {
 			// Before shared files: see who started using what since the plan.
 			var err error
@@ -104,7 +117,7 @@ func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (Result, error
 				return r, err
 			}
 		}
-		if err := p.deleteAll(ctx, step, &r, pr); err != nil {
+		if err := p.deleteAll(ctx, step, &r, failed, pr); err != nil {
 			return r, err
 		}
 	}
@@ -127,6 +140,24 @@ func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (Result, error
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// withoutDirs drops from objs those under any of the directories dirs.
+func withoutDirs(objs []Object, dirs []string) []Object {
+	if len(dirs) == 0 {
+		return objs
+	}
+	var keep []Object
+	for _, o := range objs {
+		under := false
+		for _, d := range dirs {
+			under = under || strings.HasPrefix(o.Key, d+"/")
+		}
+		if !under {
+			keep = append(keep, o)
+		}
+	}
+	return keep
 }
 
 // recheck re-reads the named jobs' checkpoints, reservations and referrer
@@ -175,7 +206,9 @@ func (p *Plan) recheck(ctx context.Context) ([]Object, error) {
 	return out, nil
 }
 
-func (p *Plan) deleteAll(ctx context.Context, objs []Object, r *Result, pr progress.Reporter) error {
+// deleteAll deletes objs in parallel, counting into r and recording in
+// failed the keys whose deletion failed.
+func (p *Plan) deleteAll(ctx context.Context, objs []Object, r *Result, failed map[string]bool, pr progress.Reporter) error {
 	par := p.opts.Parallel
 	if par <= 0 {
 		par = 8
@@ -204,6 +237,7 @@ func (p *Plan) deleteAll(ctx context.Context, objs []Object, r *Result, pr progr
 				}
 			case ctx.Err() != nil:
 			default:
+				failed[o.Key] = true
 				r.Failed = append(r.Failed, fmt.Sprintf("%s: %v", o.Key, storage.Wrap(err)))
 			}
 		}()

@@ -439,3 +439,40 @@ func TestGCDuringCreateInterleaved(t *testing.T) {
 		})
 	}
 }
+
+// If deleting an expired checkpoint's _metadata fails, the checkpoint still
+// exists: none of its files may be deleted in that run.
+func TestFailedMetadataDeleteKeepsCheckpoint(t *testing.T) {
+	w := newWorld(t)
+	w.store("s1", 20000, 1)
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			w.churn("s1", 0.05, uint64(i))
+		}
+		if _, err := w.create(w.b, "a", "s1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.offset = 7 * time.Hour
+	inj := &faultblob.Injector{}
+	inj.FailMatching(func(op faultblob.Op) error {
+		if op.Kind == faultblob.KindDelete && op.Key == "a/chk-1/_metadata" {
+			return errors.New("injected: permission denied")
+		}
+		return nil
+	})
+	r, _, err := w.gc(faultblob.Wrap(w.b, inj), []string{"a"}, gc.Options{Policy: gc.Policy{Retain: 1}, MinAge: time.Hour}, false)
+	if !errors.Is(err, gc.ErrPartial) || len(r.Failed) != 1 {
+		t.Fatalf("got %v, failed %v", err, r.Failed)
+	}
+	if got := w.check(time.Hour); strings.Contains(got, "BROKEN") || strings.Contains(got, "WRONG") {
+		t.Fatalf("a checkpoint gc could not expire was broken:\n%s", got)
+	}
+	// The next run finishes the job.
+	if _, _, err := w.gc(w.b, []string{"a"}, gc.Options{Policy: gc.Policy{Retain: 1}, MinAge: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.check(time.Hour); !strings.HasPrefix(got, "1 checkpoints verified") || strings.Contains(got, "unreachable") {
+		t.Fatalf("after the re-run:\n%s", got)
+	}
+}
