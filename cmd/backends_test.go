@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,5 +131,40 @@ func TestPebbleV1StoreOnFiles(t *testing.T) {
 	ckpt(t, "restore", job, target, "--check").want(t, 0)
 	if got, err := testpebble.Digest(target); err != nil || got != want {
 		t.Fatalf("restored %s (%v), want %s", got, err, want)
+	}
+}
+
+// restore --claim, then create into another job: the new job's checkpoint
+// references the source's shared files and records its lineage; with the
+// default (no claim) it references nothing of the source.
+func TestClaimThroughTheCLI(t *testing.T) {
+	t.Setenv("CKPT_CONFIG", "")
+	db := newStore(t)
+	root := t.TempDir()
+	a := filepath.Join(root, "a")
+	ckpt(t, "create", "--db", db, "--to", a).want(t, 0)
+	for _, claim := range []bool{true, false} {
+		target := filepath.Join(t.TempDir(), "restored")
+		args := []string{"restore", a, target}
+		if claim {
+			args = append(args, "--claim")
+		}
+		ckpt(t, args...).want(t, 0)
+		job := filepath.Join(root, fmt.Sprintf("b-%v", claim))
+		r := ckpt(t, "create", "--db", target, "--to", job, "--json").want(t, 0)
+		m := r.json(t)
+		reused := m["files_reused"].(float64)
+		r = ckpt(t, "inspect", filepath.Join(job, "chk-1"), "--json", "--verify").want(t, 0)
+		c := r.json(t)
+		lineage := c["lineage"].([]any)
+		if len(lineage) != 1 || lineage[0].(map[string]any)["claim"] != claim || lineage[0].(map[string]any)["exists"] != true {
+			t.Fatalf("claim=%v: lineage %v", claim, lineage)
+		}
+		if claim && (reused == 0 || c["self_contained"] != false) {
+			t.Fatalf("claim: reused %v files, self-contained %v", reused, c["self_contained"])
+		}
+		if !claim && (reused != 0 || c["self_contained"] != true) {
+			t.Fatalf("no claim: reused %v files, self-contained %v", reused, c["self_contained"])
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ckpt-dev/ckpt/checkpoint"
 	"github.com/ckpt-dev/ckpt/metadata"
+	"github.com/ckpt-dev/ckpt/storage"
 )
 
 type createOptions struct {
@@ -112,10 +113,14 @@ func runCreate(ctx context.Context, f *Factory, opts *createOptions) error {
 		}
 		stores = append(stores, s)
 	}
+	origin, err := originOf(ctx, f, loc, stores)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	res, err := checkpoint.Create(ctx, loc.Bucket, job, stores, checkpoint.Options{
 		Full: opts.Full, Parallel: opts.Parallel, LocalDir: opts.LocalDir,
-		Now: f.Now, Progress: f.reporter(),
+		Now: f.Now, Progress: f.reporter(), Origin: origin,
 	})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -157,6 +162,41 @@ func runCreate(ctx context.Context, f *Factory, opts *createOptions) error {
 		fmt.Fprintf(f.Out, "local copy at %s\n", res.LocalCopy)
 	}
 	return nil
+}
+
+// originOf turns the origin recorded in restored stores (ckpt restore
+// writes it) into the lineage of the new checkpoint. A claimed source can be
+// referenced only in the job's own bucket; elsewhere the checkpoint is full.
+func originOf(ctx context.Context, f *Factory, loc *storage.Location, stores []*checkpoint.Store) (*checkpoint.OriginRef, error) {
+	o := stores[0].Origin
+	if o == nil {
+		return nil, nil
+	}
+	for _, s := range stores[1:] {
+		if s.Origin == nil || *s.Origin != *o {
+			f.warn("the stores were restored from different checkpoints; recording no lineage")
+			return nil, nil
+		}
+	}
+	ref := &checkpoint.OriginRef{JobID: o.JobID, CheckpointID: o.CheckpointID, Claim: o.Claim}
+	src, err := f.Open(ctx, o.Location)
+	if err != nil {
+		f.warn("the origin %s recorded in the store cannot be opened (%v); recording its ids only", storage.Redact(o.Location), err)
+		return ref, nil
+	}
+	defer src.Close()
+	if kind, _, _ := metadata.ParseLocation(src.Prefix); kind != metadata.LocationCheckpoint {
+		f.warn("the origin %s recorded in the store is not a checkpoint location; recording its ids only", src.Display)
+		return ref, nil
+	}
+	if !loc.SameBucket(src) {
+		if o.Claim {
+			f.warn("the store was restored with --claim from %s, another bucket: this checkpoint cannot reference its files and is a full one", src.Display)
+		}
+		return ref, nil
+	}
+	ref.Dir = strings.TrimSuffix(src.Prefix, "/"+metadata.MetadataName)
+	return ref, nil
 }
 
 func nonNil[T any](s []T) []T {
