@@ -1,36 +1,59 @@
 package relocate_test
 
-// Benchmarks of relocation on local files, side by side with `cp -r` of the
-// same job directory:
+// Benchmarks of relocation, side by side with `cp -r` of the same job
+// directory and, on S3, with plain copies of the same objects.
+// docs/benchmarks.md records the figures:
 //
-//	cd /work/main && CKPT_BENCH_STORE_MB=1024 go test ./relocate/ -run '^$' -bench . -benchtime 3x -count 1 -timeout 60m
+//	cd /work/main && CKPT_BENCH_ROUNDS=3 CKPT_BENCH_STORE_MB=1024 go test ./relocate/ -run '^$' -bench . -benchtime 1x -timeout 60m
+//	scripts/test-services -- env CKPT_BENCH_ROUNDS=3 CKPT_BENCH_STORE_MB=1024 go test ./relocate/ -run '^$' -bench Relocate/s3 -benchtime 1x -timeout 90m
 //
 // One Pebble v2 store of about CKPT_BENCH_STORE_MB MiB (default 1024;
 // incompressible 1 KiB values, Pebble's default sstable sizes) is built
 // once per process under $TMPDIR and checkpointed (checkpoint.Create) into
-// a job directory; TestMain removes everything. Each iteration relocates
-// that checkpoint into a fresh job directory beside it (same filesystem),
-// removed afterwards. Before each timed iteration sync(2) flushes the
-// dirty pages of earlier iterations and the source job is read once (warm
-// page cache, for ckpt and cp alike).
+// a job directory and, when CKPT_TEST_S3_URL is set (scripts/test-services
+// starts MinIO), into a job on S3; TestMain removes everything. Each
+// iteration relocates that checkpoint into a fresh job beside it (same
+// filesystem, or same bucket), removed afterwards.
 //
-//   - ServerSide: source and destination in the one file bucket, as `ckpt
+// Local files (BenchmarkRelocate/file/…). Before each timed iteration
+// sync(2) flushes the dirty pages of earlier iterations and the source job
+// is read once (warm page cache, for ckpt and cp alike).
+//
+//   - server-side: source and destination in the one file bucket, as `ckpt
 //     relocate` does for two local paths: the local-file driver's Copy
 //     (copy_file_range into a temporary file, fsync, rename, directory
 //     fsync).
-//   - Streamed: two bucket values, as between two services: every object
+//   - streamed: two bucket values, as between two services: every object
 //     is read, hashed (SHA-256, checked against _metadata) and written
 //     (temporary file, fsync, rename).
-//   - ReadData: ServerSide with --read-data (source read and hashed before,
+//   - read-data: server-side with --read-data (source read and hashed before,
 //     destination read and hashed after).
-//   - CopyBaseline: `cp -r` of the job directory, no fsync;
-//     CopyBaselineSync adds sync(2) inside the timed region.
+//   - cp-r: `cp -r` of the job directory, no fsync; cp-r-sync adds sync(2)
+//     inside the timed region.
 //
-// Both sides include the planning and verification reads (listings) that
+// S3 (BenchmarkRelocate/s3/…), within one bucket:
+//
+//   - server-side: source and destination the same *blob.Bucket: every
+//     object copied with Bucket.Copy (S3 CopyObject), as `ckpt relocate`
+//     does within one bucket;
+//   - streamed: the destination a second *blob.Bucket opened from the same
+//     URL, which forces the streaming path (GET, SHA-256, PUT), as between
+//     two buckets or services;
+//   - copy-objects: reference: Bucket.Copy of each of the checkpoint's
+//     objects into a fresh prefix, 8 at a time (relocate's default
+//     parallelism), without planning, reservation, verification or commit.
+//
+// The sub-benchmarks run in the order above, CKPT_BENCH_ROUNDS times
+// (default 1; the second round's names end in #01, and so on), so that
+// their figures alternate (-count would repeat each back to back). Both
+// ckpt rows include the planning and verification reads (listings) that
 // relocation does. MB/s is 10^6 bytes of the checkpoint's files per second.
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -45,12 +68,14 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ckpt-dev/ckpt/checkpoint"
 	"github.com/ckpt-dev/ckpt/internal/testpebble"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/relocate"
 	"github.com/ckpt-dev/ckpt/storage"
+	"github.com/ckpt-dev/ckpt/storage/storagetest"
 )
 
 type benchEnv struct {
@@ -59,7 +84,14 @@ type benchEnv struct {
 	id    uint64
 	bytes int64 // bytes of the checkpoint's files
 	files int
-	err   error
+	// s3 holds the same store's checkpoint s3ID in s3Job (nil without
+	// CKPT_TEST_S3_URL); s3Keys are its objects.
+	s3     *storage.Location
+	s3URL  string
+	s3Job  metadata.Job
+	s3ID   uint64
+	s3Keys []string
+	err    error
 }
 
 var (
@@ -69,6 +101,14 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if bench.s3 != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if err := deleteUnder(ctx, bench.s3.Bucket, bench.s3.Prefix+"/"); err != nil {
+			fmt.Fprintln(os.Stderr, "removing the benchmark objects:", err)
+		}
+		cancel()
+		bench.s3.Close()
+	}
 	if bench.root != "" {
 		if err := os.RemoveAll(bench.root); err != nil {
 			fmt.Fprintln(os.Stderr, "removing benchmark directory:", err)
@@ -124,11 +164,39 @@ func buildBench(b *testing.B) error {
 		return err
 	}
 	bench.id, bench.bytes, bench.files = res.CheckpointID, res.TotalBytes, res.TotalFiles
-	if err := os.RemoveAll(store); err != nil {
-		return err
-	}
 	b.Logf("checkpoint: %d files, %d bytes; built in %v", bench.files, bench.bytes, time.Since(start).Round(time.Second))
-	return nil
+	if u := os.Getenv(storagetest.EnvS3); u != "" {
+		start := time.Now()
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		be := storagetest.Backend{Name: "s3", URL: u}.Sub("ckpt-bench-relocate-" + hex.EncodeToString(rnd[:]))
+		if bench.s3, err = storage.Open(ctx, be.URL); err != nil {
+			return err
+		}
+		bench.s3URL = be.URL
+		bench.s3Job = metadata.Job{Prefix: bench.s3.Prefix + "/src"}
+		r, err := checkpoint.Create(ctx, bench.s3.Bucket, bench.s3Job, []*checkpoint.Store{s}, checkpoint.Options{})
+		if err != nil {
+			return fmt.Errorf("checkpointing to S3: %w", err)
+		}
+		bench.s3ID = r.CheckpointID
+		c, err := metadata.Read(ctx, bench.s3.Bucket, bench.s3Job.MetadataKey(r.CheckpointID))
+		if err != nil {
+			return err
+		}
+		dir := bench.s3Job.CheckpointDir(r.CheckpointID)
+		for _, st := range c.Stores {
+			for _, f := range st.Files {
+				key, err := metadata.Resolve(dir, f.Path)
+				if err != nil {
+					return err
+				}
+				bench.s3Keys = append(bench.s3Keys, key)
+			}
+		}
+		b.Logf("checkpointed to %s in %v", be.Name, time.Since(start).Round(time.Second))
+	}
+	return os.RemoveAll(store)
 }
 
 func jobOf(dir string) metadata.Job {
@@ -161,8 +229,47 @@ func reportRate(b *testing.B, n int64) {
 	b.ReportMetric(float64(n)/1e6/perOp, "MB/s")
 }
 
-func benchRelocate(b *testing.B, streamed, readData bool) {
+func benchRounds(b *testing.B) int {
+	v := os.Getenv("CKPT_BENCH_ROUNDS")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("CKPT_BENCH_ROUNDS=%q: want a positive number", v)
+	}
+	return n
+}
+
+// BenchmarkRelocate relocates one checkpoint (see the comment at the top of
+// this file).
+func BenchmarkRelocate(b *testing.B) {
 	env := benchSetup(b)
+	rounds := benchRounds(b)
+	b.Run("file", func(b *testing.B) {
+		for range rounds {
+			b.Run("server-side", func(b *testing.B) { benchRelocateFile(b, env, false, false) })
+			b.Run("streamed", func(b *testing.B) { benchRelocateFile(b, env, true, false) })
+			b.Run("read-data", func(b *testing.B) { benchRelocateFile(b, env, false, true) })
+			b.Run("cp-r", func(b *testing.B) { benchCopy(b, env, false) })
+			b.Run("cp-r-sync", func(b *testing.B) { benchCopy(b, env, true) })
+		}
+	})
+	if env.s3 == nil {
+		return
+	}
+	b.Run("s3", func(b *testing.B) {
+		for range rounds {
+			b.Run("server-side", func(b *testing.B) { benchRelocateS3(b, env, false) })
+			b.Run("streamed", func(b *testing.B) { benchRelocateS3(b, env, true) })
+			b.Run("copy-objects", func(b *testing.B) { benchCopyObjects(b, env) })
+		}
+	})
+}
+
+var dstSeq int // names destinations uniquely across rounds
+
+func benchRelocateFile(b *testing.B, env *benchEnv, streamed, readData bool) {
 	ctx := context.Background()
 	src, err := storage.Open(ctx, "file:///")
 	if err != nil {
@@ -180,8 +287,9 @@ func benchRelocate(b *testing.B, streamed, readData bool) {
 	}
 	b.StopTimer()
 	b.ResetTimer()
-	for i := range b.N {
-		dir := filepath.Join(env.root, fmt.Sprintf("dst-%d", i))
+	for range b.N {
+		dstSeq++
+		dir := filepath.Join(env.root, fmt.Sprintf("dst-%d", dstSeq))
 		settle(b, env.job)
 		b.StartTimer()
 		res := mustRelocate(b, relocate.Source{Bucket: src.Bucket, Job: jobOf(env.job), IDs: []uint64{env.id}},
@@ -197,29 +305,12 @@ func benchRelocate(b *testing.B, streamed, readData bool) {
 	reportRate(b, env.bytes)
 }
 
-// BenchmarkRelocateServerSide relocates between two local paths as `ckpt
-// relocate` does (one file bucket: the driver's Copy).
-func BenchmarkRelocateServerSide(b *testing.B) { benchRelocate(b, false, false) }
-
-// BenchmarkRelocateStreamed relocates through the streaming path (read,
-// SHA-256, write), as between two services.
-func BenchmarkRelocateStreamed(b *testing.B) { benchRelocate(b, true, false) }
-
-// BenchmarkRelocateReadData is ServerSide with --read-data.
-func BenchmarkRelocateReadData(b *testing.B) { benchRelocate(b, false, true) }
-
-// BenchmarkCopyBaseline times `cp -r` of the source job directory.
-func BenchmarkCopyBaseline(b *testing.B) { benchCopy(b, false) }
-
-// BenchmarkCopyBaselineSync times `cp -r` followed by sync(2).
-func BenchmarkCopyBaselineSync(b *testing.B) { benchCopy(b, true) }
-
-func benchCopy(b *testing.B, durable bool) {
-	env := benchSetup(b)
+func benchCopy(b *testing.B, env *benchEnv, durable bool) {
 	b.StopTimer()
 	b.ResetTimer()
-	for i := range b.N {
-		dir := filepath.Join(env.root, fmt.Sprintf("copy-%d", i))
+	for range b.N {
+		dstSeq++
+		dir := filepath.Join(env.root, fmt.Sprintf("copy-%d", dstSeq))
 		settle(b, env.job)
 		b.StartTimer()
 		out, err := exec.Command("cp", "-r", env.job, dir).CombinedOutput()
@@ -235,4 +326,82 @@ func benchCopy(b *testing.B, durable bool) {
 		}
 	}
 	reportRate(b, env.bytes)
+}
+
+func benchRelocateS3(b *testing.B, env *benchEnv, streamed bool) {
+	ctx := context.Background()
+	dstBucket := env.s3.Bucket
+	if streamed {
+		// Same bucket, but another *blob.Bucket value: relocate streams.
+		dst, err := storage.Open(ctx, env.s3URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer dst.Close()
+		dstBucket = dst.Bucket
+	}
+	b.StopTimer()
+	b.ResetTimer()
+	for range b.N {
+		dstSeq++
+		job := metadata.Job{Prefix: fmt.Sprintf("%s/dst-%d", env.s3.Prefix, dstSeq)}
+		syscall.Sync()
+		b.StartTimer()
+		res := mustRelocate(b, relocate.Source{Bucket: env.s3.Bucket, Job: env.s3Job, IDs: []uint64{env.s3ID}},
+			relocate.Destination{Bucket: dstBucket, Job: job}, relocate.Options{})
+		b.StopTimer()
+		if res.BytesCopied != env.bytes || res.ServerSide == streamed {
+			b.Fatalf("relocated %+v, want %d bytes copied", res, env.bytes)
+		}
+		if err := deleteUnder(ctx, env.s3.Bucket, job.Dir()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, env.bytes)
+}
+
+func benchCopyObjects(b *testing.B, env *benchEnv) {
+	ctx := context.Background()
+	bk := env.s3.Bucket
+	b.StopTimer()
+	b.ResetTimer()
+	for range b.N {
+		dstSeq++
+		prefix := fmt.Sprintf("%s/copy-%d/", env.s3.Prefix, dstSeq)
+		syscall.Sync()
+		b.StartTimer()
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(relocate.DefaultParallel)
+		for i, k := range env.s3Keys {
+			g.Go(func() error { return bk.Copy(gctx, fmt.Sprintf("%s%06d", prefix, i), k, nil) })
+		}
+		err := g.Wait()
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := deleteUnder(ctx, bk, prefix); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, env.bytes)
+}
+
+// deleteUnder deletes every object under prefix, 16 at a time.
+func deleteUnder(ctx context.Context, bk *blob.Bucket, prefix string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	it := bk.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(gctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			_ = g.Wait()
+			return err
+		}
+		g.Go(func() error { return bk.Delete(gctx, o.Key) })
+	}
+	return g.Wait()
 }

@@ -1,0 +1,585 @@
+package gc_test
+
+// Benchmarks of gc on a job of 100 checkpoints and about 100,000 objects
+// (issue 6), side by side with merely listing the same objects.
+// docs/benchmarks.md records the figures:
+//
+//	cd /work/main && CKPT_BENCH_ROUNDS=3 go test ./gc/ -run '^$' -bench GC/file -benchtime 1x -timeout 120m
+//	scripts/test-services -- env CKPT_BENCH_ROUNDS=2 CKPT_BENCH_GC_FILES=2000 go test ./gc/ -run '^$' -bench GC/s3 -benchtime 1x -timeout 180m
+//
+// The job is synthetic but valid: an incremental chain of checkpoints of one
+// store "default", each referencing CKPT_BENCH_GC_FILES shared sstables
+// (default: two shapes, 2000 and 10000) of which CKPT_BENCH_GC_NEW (1000)
+// are new since the previous checkpoint (random ones replaced, as
+// compactions would), plus 5 private files (MANIFEST, OPTIONS, WAL, two
+// marker files), its `_pending` reservation (kept after the commit, as
+// checkpoint.Create does) and its `_metadata` (metadata.Encode). Every
+// object holds a few bytes, and the sizes and SHA-256 digests in the
+// `_metadata` are those of the bytes written. With 100 checkpoints
+// (CKPT_BENCH_GC_CHECKPOINTS) that is 101,700 objects and 200,000 file
+// references for files=2000, 109,700 objects and 1,000,000 references for
+// files=10000.
+//
+// The job is built once per process and shape on a local file location
+// (storage.Open of a temporary directory, written directly with
+// os.WriteFile, which the file driver lists as objects) and, when
+// CKPT_TEST_S3_URL is set, on S3 (written with 32 concurrent PUTs).
+// Sub-benchmarks, run in this order CKPT_BENCH_ROUNDS times (default 1;
+// the second round's names end in #01, and so on), so that their figures
+// alternate (-count would repeat each one back to back instead):
+//
+//   - list: one paginated bucket.List of the job directory, counting the
+//     objects (what any gc has to read at least);
+//   - plan: gc.NewPlan with retain 10 (a dry run: lists, reads every
+//     `_metadata`, computes what to delete);
+//   - gc: NewPlan then Execute with retain 10, on a fresh copy of the job
+//     made outside the timed region (`cp -r` and sync(2) for files; a
+//     rebuild under a new prefix for S3), removed afterwards.
+//
+// MinAge is gc's default (6 h) with the clock 24 h ahead, so every object
+// is old enough. objects/s is the job's objects divided by the time, for
+// every row, so rows compare directly. peak-heap-MB is the largest
+// "/memory/classes/heap/objects:bytes" (live and not yet collected heap
+// objects) and peak-live-MB the largest "/gc/heap/live:bytes" (heap
+// marked live by a completed GC cycle), both sampled every millisecond
+// from runtime/metrics during the timed region after a runtime.GC.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ckpt-dev/ckpt/gc"
+	"github.com/ckpt-dev/ckpt/metadata"
+	"github.com/ckpt-dev/ckpt/storage"
+	"github.com/ckpt-dev/ckpt/storage/storagetest"
+)
+
+// gcRetain is the retention of the gc sub-benchmarks.
+const gcRetain = 10
+
+// gcShape is the shape of a synthetic job.
+type gcShape struct {
+	checkpoints int // checkpoints in the chain
+	files       int // shared files each checkpoint references
+	churn       int // shared files new in each checkpoint after the first
+}
+
+// gcStats counts what a synthetic job holds.
+type gcStats struct {
+	objects   int   // objects under the job directory
+	bytes     int64 // their bytes
+	refs      int   // file references in every `_metadata`
+	metaBytes int64 // bytes of every `_metadata`
+	deletable int   // objects gc with retain gcRetain deletes
+}
+
+// gcEnv is one job built for the benchmarks.
+type gcEnv struct {
+	loc   *storage.Location
+	job   metadata.Job
+	shape gcShape
+	stats gcStats
+	// fresh makes a copy of the job for a destructive iteration, and
+	// remove removes such a copy (both untimed).
+	fresh  func(b *testing.B, i int) metadata.Job
+	remove func(b *testing.B, job metadata.Job)
+}
+
+var (
+	gcEnvMu  sync.Mutex
+	gcEnvs   = map[string]*gcEnv{}
+	gcClean  []func() // run by TestMain
+	gcRounds = map[string]int{}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := len(gcClean) - 1; i >= 0; i-- {
+		gcClean[i]()
+	}
+	os.Exit(code)
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+func BenchmarkGC(b *testing.B) {
+	checkpoints := envInt(b, "CKPT_BENCH_GC_CHECKPOINTS", 100)
+	churn := envInt(b, "CKPT_BENCH_GC_NEW", 1000)
+	rounds := envInt(b, "CKPT_BENCH_ROUNDS", 1)
+	files := []int{2000, 10000}
+	if v := os.Getenv("CKPT_BENCH_GC_FILES"); v != "" {
+		files = nil
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				b.Fatalf("CKPT_BENCH_GC_FILES=%q: want positive numbers separated by commas", v)
+			}
+			files = append(files, n)
+		}
+	}
+	if checkpoints <= gcRetain {
+		b.Fatalf("CKPT_BENCH_GC_CHECKPOINTS=%d: want more than the retention, %d", checkpoints, gcRetain)
+	}
+	backends := []string{"file"}
+	if os.Getenv(storagetest.EnvS3) != "" {
+		backends = append(backends, "s3")
+	}
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) {
+			for _, f := range files {
+				if churn > f {
+					b.Fatalf("CKPT_BENCH_GC_NEW=%d is more than the %d files of a checkpoint", churn, f)
+				}
+				shape := gcShape{checkpoints: checkpoints, files: f, churn: churn}
+				b.Run(fmt.Sprintf("files=%d", f), func(b *testing.B) {
+					env := gcSetup(b, backend, shape)
+					for range rounds {
+						b.Run("list", func(b *testing.B) { benchList(b, env) })
+						b.Run("plan", func(b *testing.B) { benchPlan(b, env) })
+						b.Run("gc", func(b *testing.B) { benchExecute(b, env) })
+					}
+				})
+			}
+		})
+	}
+}
+
+// gcOptions are the options of every gc the benchmarks run.
+func gcOptions() gc.Options {
+	now := time.Now().Add(24 * time.Hour)
+	return gc.Options{Policy: gc.Policy{Retain: gcRetain}, MinAge: gc.DefaultMinAge, Now: func() time.Time { return now }}
+}
+
+func benchList(b *testing.B, env *gcEnv) {
+	ctx := context.Background()
+	var peak heapPeak
+	b.ReportAllocs()
+	b.StopTimer()
+	b.ResetTimer()
+	for range b.N {
+		settleGC()
+		stop := peak.watch()
+		b.StartTimer()
+		n, size, err := listAll(ctx, env.loc.Bucket, env.job.Dir())
+		b.StopTimer()
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != env.stats.objects || size != env.stats.bytes {
+			b.Fatalf("listed %d objects, %d bytes; want %d, %d", n, size, env.stats.objects, env.stats.bytes)
+		}
+	}
+	reportGC(b, env, &peak)
+}
+
+func benchPlan(b *testing.B, env *gcEnv) {
+	ctx := context.Background()
+	var peak heapPeak
+	b.ReportAllocs()
+	b.StopTimer()
+	b.ResetTimer()
+	for range b.N {
+		settleGC()
+		stop := peak.watch()
+		b.StartTimer()
+		p, err := gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{env.job}, gcOptions())
+		b.StopTimer()
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := p.Result(); r.FilesDeleted != env.stats.deletable {
+			b.Fatalf("plan deletes %d objects, want %d", r.FilesDeleted, env.stats.deletable)
+		}
+	}
+	reportGC(b, env, &peak)
+	b.ReportMetric(float64(env.stats.deletable), "deleted/op")
+}
+
+func benchExecute(b *testing.B, env *gcEnv) {
+	ctx := context.Background()
+	var peak heapPeak
+	b.ReportAllocs()
+	b.StopTimer()
+	b.ResetTimer()
+	for i := range b.N {
+		job := env.fresh(b, i)
+		settleGC()
+		stop := peak.watch()
+		b.StartTimer()
+		p, err := gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{job}, gcOptions())
+		var r gc.Result
+		if err == nil {
+			r, err = p.Execute(ctx, nil)
+		}
+		b.StopTimer()
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.FilesDeleted != env.stats.deletable || len(r.Failed) > 0 {
+			b.Fatalf("gc deleted %d objects (%d failed), want %d", r.FilesDeleted, len(r.Failed), env.stats.deletable)
+		}
+		n, _, err := listAll(ctx, env.loc.Bucket, job.Dir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if want := env.stats.objects - env.stats.deletable; n != want {
+			b.Fatalf("%d objects left after gc, want %d", n, want)
+		}
+		env.remove(b, job)
+	}
+	reportGC(b, env, &peak)
+	b.ReportMetric(float64(env.stats.deletable), "deleted/op")
+}
+
+func reportGC(b *testing.B, env *gcEnv, peak *heapPeak) {
+	perOp := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(env.stats.objects)/perOp, "objects/s")
+	b.ReportMetric(float64(peak.heap)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(peak.live)/(1<<20), "peak-live-MB")
+}
+
+// settleGC flushes dirty pages and collects garbage, so every timed region
+// starts from the same state.
+func settleGC() {
+	syscall.Sync()
+	runtime.GC()
+}
+
+// heapPeak records the largest heap sizes seen by watch.
+type heapPeak struct {
+	heap, live uint64
+}
+
+// watch samples the heap every millisecond until the returned function is
+// called (which waits for the sampler to stop).
+func (p *heapPeak) watch() (stop func()) {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	read := func() {
+		metrics.Read(samples)
+		p.heap = max(p.heap, samples[0].Value.Uint64())
+		p.live = max(p.live, samples[1].Value.Uint64())
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-done:
+				read()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// listAll lists every object under prefix in one paginated listing.
+func listAll(ctx context.Context, bk *blob.Bucket, prefix string) (int, int64, error) {
+	var n int
+	var size int64
+	it := bk.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, size, nil
+		}
+		if err != nil {
+			return n, size, err
+		}
+		n++
+		size += o.Size
+	}
+}
+
+// gcSetup returns the job of this shape on backend, building it the first
+// time.
+func gcSetup(b *testing.B, backend string, shape gcShape) *gcEnv {
+	b.Helper()
+	gcEnvMu.Lock()
+	defer gcEnvMu.Unlock()
+	name := fmt.Sprintf("%s/%d-%d-%d", backend, shape.checkpoints, shape.files, shape.churn)
+	if env := gcEnvs[name]; env != nil {
+		return env
+	}
+	start := time.Now()
+	var env *gcEnv
+	switch backend {
+	case "file":
+		env = setupFile(b, shape)
+	case "s3":
+		env = setupS3(b, shape)
+	}
+	st := env.stats
+	b.Logf("%s: %d checkpoints x %d shared files (%d new each): %d objects, %d bytes, %d file references, %d bytes of _metadata; gc with retain %d deletes %d; built in %v",
+		backend, shape.checkpoints, shape.files, shape.churn, st.objects, st.bytes, st.refs, st.metaBytes, gcRetain, st.deletable,
+		time.Since(start).Round(time.Millisecond))
+	gcEnvs[name] = env
+	return env
+}
+
+func setupFile(b *testing.B, shape gcShape) *gcEnv {
+	ctx := context.Background()
+	root, err := os.MkdirTemp("", "ckpt-gc-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	gcClean = append(gcClean, func() { _ = os.RemoveAll(root) })
+	loc, err := storage.Open(ctx, root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gcClean = append(gcClean, func() { _ = loc.Close() })
+	base := fmt.Sprintf("%d-%d-%d", shape.checkpoints, shape.files, shape.churn)
+	job := metadata.Job{Prefix: loc.Prefix + "/" + base + "/job"}
+	dirs := sync.Map{}
+	put := func(_ context.Context, key string, data []byte) error {
+		p := "/" + key
+		dir := filepath.Dir(p)
+		if _, ok := dirs.Load(dir); !ok {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			dirs.Store(dir, true)
+		}
+		return os.WriteFile(p, data, 0o644)
+	}
+	st, err := writeJob(ctx, job, shape, put, 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	jobDir := "/" + job.Prefix
+	return &gcEnv{
+		loc: loc, job: job, shape: shape, stats: st,
+		fresh: func(b *testing.B, i int) metadata.Job {
+			dir := filepath.Join(filepath.Dir(filepath.Dir(jobDir)), fmt.Sprintf("%s-run-%d", base, i))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if out, err := exec.Command("cp", "-r", jobDir, filepath.Join(dir, "job")).CombinedOutput(); err != nil {
+				b.Fatalf("cp -r: %v: %s", err, out)
+			}
+			return metadata.Job{Prefix: strings.TrimPrefix(dir, "/") + "/job"}
+		},
+		remove: func(b *testing.B, job metadata.Job) {
+			if err := os.RemoveAll(filepath.Dir("/" + job.Prefix)); err != nil {
+				b.Fatal(err)
+			}
+		},
+	}
+}
+
+func setupS3(b *testing.B, shape gcShape) *gcEnv {
+	ctx := context.Background()
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	be := storagetest.Backend{Name: "s3", URL: os.Getenv(storagetest.EnvS3)}.Sub("ckpt-bench-gc-" + hex.EncodeToString(rnd[:]))
+	loc, err := storage.Open(ctx, be.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gcClean = append(gcClean, func() { _ = loc.Close() })
+	gcClean = append(gcClean, func() {
+		// Remove everything the benchmarks left (the pristine jobs).
+		if err := deletePrefix(context.Background(), loc.Bucket, loc.Prefix+"/"); err != nil {
+			fmt.Fprintln(os.Stderr, "removing the benchmark objects:", err)
+		}
+	})
+	base := fmt.Sprintf("%d-%d-%d", shape.checkpoints, shape.files, shape.churn)
+	const par = 32
+	put := func(ctx context.Context, key string, data []byte) error {
+		return loc.Bucket.WriteAll(ctx, key, data, nil)
+	}
+	job := metadata.Job{Prefix: loc.Prefix + "/" + base + "/job"}
+	st, err := writeJob(ctx, job, shape, put, par)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &gcEnv{
+		loc: loc, job: job, shape: shape, stats: st,
+		fresh: func(b *testing.B, i int) metadata.Job {
+			gcEnvMu.Lock()
+			gcRounds[base]++
+			n := gcRounds[base]
+			gcEnvMu.Unlock()
+			job := metadata.Job{Prefix: fmt.Sprintf("%s/%s-run-%d/job", loc.Prefix, base, n)}
+			if _, err := writeJob(ctx, job, shape, put, par); err != nil {
+				b.Fatal(err)
+			}
+			return job
+		},
+		remove: func(b *testing.B, job metadata.Job) {
+			if err := deletePrefix(ctx, loc.Bucket, job.Dir()); err != nil {
+				b.Fatal(err)
+			}
+		},
+	}
+}
+
+// deletePrefix deletes every object under prefix, 32 at a time.
+func deletePrefix(ctx context.Context, bk *blob.Bucket, prefix string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	it := bk.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(gctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			_ = g.Wait()
+			return err
+		}
+		g.Go(func() error { return bk.Delete(gctx, o.Key) })
+	}
+	return g.Wait()
+}
+
+// writeJob writes a synthetic job of the given shape with put, par objects
+// at a time, and returns what it holds. The content is deterministic.
+func writeJob(ctx context.Context, job metadata.Job, shape gcShape, put func(context.Context, string, []byte) error, par int) (gcStats, error) {
+	var st gcStats
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(par)
+	write := func(key string, data []byte) {
+		mu.Lock()
+		st.objects++
+		st.bytes += int64(len(data))
+		mu.Unlock()
+		g.Go(func() error {
+			if err := put(gctx, key, data); err != nil {
+				return fmt.Errorf("writing %s: %w", key, err)
+			}
+			return nil
+		})
+	}
+	type shared struct {
+		file    metadata.File
+		lastRef int // the newest checkpoint referencing it
+	}
+	rng := mrand.New(mrand.NewPCG(1, uint64(shape.files)))
+	next := 1 // the next Pebble file number
+	newShared := func(id int) *shared {
+		name := fmt.Sprintf("%06d.sst", next)
+		data := []byte(fmt.Sprintf("sstable %d\n", next))
+		next++
+		sum := sha256.Sum256(data)
+		hexSum := hex.EncodeToString(sum[:])
+		key := job.SharedKey(metadata.SharedName(name, hexSum))
+		write(key, data)
+		return &shared{file: metadata.File{Name: name, Path: "../" + metadata.SharedDir + "/" + metadata.SharedName(name, hexSum),
+			Size: int64(len(data)), SHA256: hexSum, New: true}, lastRef: id}
+	}
+	var all []*shared
+	live := make([]*shared, shape.files)
+	for i := range live {
+		live[i] = newShared(1)
+		all = append(all, live[i])
+	}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const jobID = "0123456789abcdef"
+	for id := 1; id <= shape.checkpoints; id++ {
+		at := created.Add(time.Duration(id) * time.Minute)
+		if id > 1 {
+			for _, f := range live {
+				f.file.New = false
+			}
+			for _, pos := range rng.Perm(shape.files)[:shape.churn] {
+				live[pos] = newShared(id)
+				all = append(all, live[pos])
+			}
+		}
+		files := make([]metadata.File, 0, shape.files+5)
+		for _, f := range live {
+			f.lastRef = id
+			files = append(files, f.file)
+		}
+		manifest := next
+		next += 3
+		for _, name := range []string{
+			fmt.Sprintf("MANIFEST-%06d", manifest),
+			fmt.Sprintf("OPTIONS-%06d", manifest+1),
+			fmt.Sprintf("%06d.log", manifest+2),
+			"marker.format-version.000024.024",
+			fmt.Sprintf("marker.manifest.000001.MANIFEST-%06d", manifest),
+		} {
+			data := []byte(fmt.Sprintf("chk-%d %s\n", id, name))
+			sum := sha256.Sum256(data)
+			write(job.PrivateKey(uint64(id), "default", name), data)
+			files = append(files, metadata.File{Name: name, Path: "default/" + name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), New: true})
+		}
+		c := &metadata.Checkpoint{ID: uint64(id), JobID: jobID, CreatedAt: at, Kind: metadata.KindFull,
+			Stores: []metadata.Store{{Name: "default", FormatMajorVersion: 24, Files: files}}}
+		pend := metadata.Pending{Token: fmt.Sprintf("%032x", id), CreatedAt: at.Add(-30 * time.Second)}
+		if id > 1 {
+			c.Kind, c.BaseID, pend.BaseID = metadata.KindIncremental, uint64(id-1), uint64(id-1)
+		}
+		meta, err := metadata.Encode(c)
+		if err != nil {
+			_ = g.Wait()
+			return st, err
+		}
+		pendData, err := json.Marshal(pend)
+		if err != nil {
+			_ = g.Wait()
+			return st, err
+		}
+		write(job.PendingKey(uint64(id)), pendData)
+		write(job.MetadataKey(uint64(id)), meta)
+		st.refs += len(files)
+		st.metaBytes += int64(len(meta))
+	}
+	if err := g.Wait(); err != nil {
+		return st, err
+	}
+	expired := shape.checkpoints - gcRetain
+	st.deletable = 7 * expired // _metadata, _pending, 5 private files
+	for _, f := range all {
+		if f.lastRef <= expired {
+			st.deletable++
+		}
+	}
+	return st, nil
+}
