@@ -28,6 +28,8 @@ package gc_test
 // the second round's names end in #01, and so on), so that their figures
 // alternate (-count would repeat each one back to back instead):
 //
+//   - walk (local files only): one filepath.WalkDir of the job directory
+//     with every file's size, the least a listing can cost there;
 //   - list: one paginated bucket.List of the job directory, counting the
 //     objects (what any gc has to read at least);
 //   - plan: gc.NewPlan with retain 10 (a dry run: lists, reads every
@@ -42,7 +44,10 @@ package gc_test
 // "/memory/classes/heap/objects:bytes" (live and not yet collected heap
 // objects) and peak-live-MB the largest "/gc/heap/live:bytes" (heap
 // marked live by a completed GC cycle), both sampled every millisecond
-// from runtime/metrics during the timed region after a runtime.GC.
+// from runtime/metrics during the timed region after a runtime.GC. cpu-s/op
+// is this process's user plus system CPU time in the timed region (the
+// heap sampler's included; it is negligible), server-cpu-s/op the S3
+// server's when it is a MinIO process on this machine.
 
 import (
 	"context"
@@ -53,12 +58,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	mrand "math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,10 +104,11 @@ type gcStats struct {
 
 // gcEnv is one job built for the benchmarks.
 type gcEnv struct {
-	loc   *storage.Location
-	job   metadata.Job
-	shape gcShape
-	stats gcStats
+	remote bool // on S3
+	loc    *storage.Location
+	job    metadata.Job
+	shape  gcShape
+	stats  gcStats
 	// fresh makes a copy of the job for a destructive iteration, and
 	// remove removes such a copy (both untimed).
 	fresh  func(b *testing.B, i int) metadata.Job
@@ -165,6 +174,9 @@ func BenchmarkGC(b *testing.B) {
 				b.Run(fmt.Sprintf("files=%d", f), func(b *testing.B) {
 					env := gcSetup(b, backend, shape)
 					for range rounds {
+						if !env.remote {
+							b.Run("walk", func(b *testing.B) { benchWalk(b, env) })
+						}
 						b.Run("list", func(b *testing.B) { benchList(b, env) })
 						b.Run("plan", func(b *testing.B) { benchPlan(b, env) })
 						b.Run("gc", func(b *testing.B) { benchExecute(b, env) })
@@ -184,15 +196,18 @@ func gcOptions() gc.Options {
 func benchList(b *testing.B, env *gcEnv) {
 	ctx := context.Background()
 	var peak heapPeak
+	m := cpuMeter{remote: env.remote}
 	b.ReportAllocs()
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
 		settleGC()
 		stop := peak.watch()
+		m.start(b)
 		b.StartTimer()
 		n, size, err := listAll(ctx, env.loc.Bucket, env.job.Dir())
 		b.StopTimer()
+		m.stop(b)
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -202,20 +217,65 @@ func benchList(b *testing.B, env *gcEnv) {
 		}
 	}
 	reportGC(b, env, &peak)
+	m.report(b)
 }
 
-func benchPlan(b *testing.B, env *gcEnv) {
-	ctx := context.Background()
+// benchWalk reads the job directory once with filepath.WalkDir, with each
+// file's size: what a listing of a local file location costs at least.
+func benchWalk(b *testing.B, env *gcEnv) {
 	var peak heapPeak
+	m := cpuMeter{}
 	b.ReportAllocs()
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
 		settleGC()
 		stop := peak.watch()
+		m.start(b)
+		b.StartTimer()
+		var n int
+		var size int64
+		err := filepath.WalkDir("/"+env.job.Prefix, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n++
+			size += fi.Size()
+			return nil
+		})
+		b.StopTimer()
+		m.stop(b)
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n != env.stats.objects || size != env.stats.bytes {
+			b.Fatalf("walked %d files, %d bytes; want %d, %d", n, size, env.stats.objects, env.stats.bytes)
+		}
+	}
+	reportGC(b, env, &peak)
+	m.report(b)
+}
+
+func benchPlan(b *testing.B, env *gcEnv) {
+	ctx := context.Background()
+	var peak heapPeak
+	m := cpuMeter{remote: env.remote}
+	b.ReportAllocs()
+	b.StopTimer()
+	b.ResetTimer()
+	for range b.N {
+		settleGC()
+		stop := peak.watch()
+		m.start(b)
 		b.StartTimer()
 		p, err := gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{env.job}, gcOptions())
 		b.StopTimer()
+		m.stop(b)
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -225,12 +285,14 @@ func benchPlan(b *testing.B, env *gcEnv) {
 		}
 	}
 	reportGC(b, env, &peak)
+	m.report(b)
 	b.ReportMetric(float64(env.stats.deletable), "deleted/op")
 }
 
 func benchExecute(b *testing.B, env *gcEnv) {
 	ctx := context.Background()
 	var peak heapPeak
+	m := cpuMeter{remote: env.remote}
 	b.ReportAllocs()
 	b.StopTimer()
 	b.ResetTimer()
@@ -238,6 +300,7 @@ func benchExecute(b *testing.B, env *gcEnv) {
 		job := env.fresh(b, i)
 		settleGC()
 		stop := peak.watch()
+		m.start(b)
 		b.StartTimer()
 		p, err := gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{job}, gcOptions())
 		var r gc.Result
@@ -245,6 +308,7 @@ func benchExecute(b *testing.B, env *gcEnv) {
 			r, err = p.Execute(ctx, nil)
 		}
 		b.StopTimer()
+		m.stop(b)
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -262,6 +326,7 @@ func benchExecute(b *testing.B, env *gcEnv) {
 		env.remove(b, job)
 	}
 	reportGC(b, env, &peak)
+	m.report(b)
 	b.ReportMetric(float64(env.stats.deletable), "deleted/op")
 }
 
@@ -270,6 +335,46 @@ func reportGC(b *testing.B, env *gcEnv, peak *heapPeak) {
 	b.ReportMetric(float64(env.stats.objects)/perOp, "objects/s")
 	b.ReportMetric(float64(peak.heap)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(peak.live)/(1<<20), "peak-live-MB")
+}
+
+// cpuMeter adds up the CPU time of timed regions: this process's and the
+// S3 server's (see serverCPU).
+type cpuMeter struct {
+	remote       bool // report the server's CPU time too
+	self, server time.Duration
+	s0, v0       time.Duration
+	serverOK     bool
+	n            int
+}
+
+func (m *cpuMeter) start(b *testing.B) {
+	var ok bool
+	m.s0 = selfCPU(b)
+	m.v0, ok = serverCPU()
+	m.serverOK = ok && (m.n == 0 || m.serverOK)
+}
+
+func (m *cpuMeter) stop(b *testing.B) {
+	m.self += selfCPU(b) - m.s0
+	v, ok := serverCPU()
+	m.server += v - m.v0
+	m.serverOK = m.serverOK && ok
+	m.n++
+}
+
+func (m *cpuMeter) report(b *testing.B) {
+	b.ReportMetric(m.self.Seconds()/float64(b.N), "cpu-s/op")
+	if m.remote && m.serverOK {
+		b.ReportMetric(m.server.Seconds()/float64(b.N), "server-cpu-s/op")
+	}
+}
+
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // settleGC flushes dirty pages and collects garbage, so every timed region
@@ -437,7 +542,7 @@ func setupS3(b *testing.B, shape gcShape) *gcEnv {
 		b.Fatal(err)
 	}
 	return &gcEnv{
-		loc: loc, job: job, shape: shape, stats: st,
+		remote: true, loc: loc, job: job, shape: shape, stats: st,
 		fresh: func(b *testing.B, i int) metadata.Job {
 			gcEnvMu.Lock()
 			gcRounds[base]++
@@ -583,3 +688,58 @@ func writeJob(ctx context.Context, job metadata.Job, shape gcShape, put func(con
 	}
 	return st, nil
 }
+
+// serverCPU returns the CPU time (user and system) used so far by the S3
+// server CKPT_TEST_S3_URL's endpoint names, when that is a MinIO process on
+// this machine (as scripts/test-services starts), found in /proc by its
+// listening address; false otherwise. USER_HZ is taken to be 100.
+func serverCPU() (time.Duration, bool) {
+	serverOnce.Do(func() {
+		u, err := url.Parse(os.Getenv(storagetest.EnvS3))
+		if err != nil {
+			return
+		}
+		ep, err := url.Parse(u.Query().Get("endpoint"))
+		if err != nil || ep.Host == "" {
+			return
+		}
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(string(cmd), "\x00")
+			if strings.Contains(filepath.Base(args[0]), "minio") && slices.Contains(args, ep.Host) {
+				serverStat = filepath.Join("/proc", e.Name(), "stat")
+				return
+			}
+		}
+	})
+	if serverStat == "" {
+		return 0, false
+	}
+	data, err := os.ReadFile(serverStat)
+	if err != nil {
+		return 0, false
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+var (
+	serverOnce sync.Once
+	serverStat string // /proc/<pid>/stat of the S3 server, "" if not found
+)

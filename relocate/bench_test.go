@@ -48,6 +48,9 @@ package relocate_test
 // their figures alternate (-count would repeat each back to back). Both
 // ckpt rows include the planning and verification reads (listings) that
 // relocation does. MB/s is 10^6 bytes of the checkpoint's files per second.
+// cpu-s/op is the user plus system CPU time of the timed region, of this
+// process and of its children (cp); server-cpu-s/op that of the S3 server,
+// when it is a MinIO process on this machine.
 
 import (
 	"context"
@@ -57,9 +60,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,6 +234,23 @@ func reportRate(b *testing.B, n int64) {
 	b.ReportMetric(float64(n)/1e6/perOp, "MB/s")
 }
 
+// cpuTime returns the user and system CPU time used so far by this process
+// and its waited-for children (cp).
+func cpuTime(b *testing.B) time.Duration {
+	var self, children syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
+		b.Fatal(err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
+}
+
+func reportCPU(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+}
+
 func benchRounds(b *testing.B) int {
 	v := os.Getenv("CKPT_BENCH_ROUNDS")
 	if v == "" {
@@ -285,16 +307,19 @@ func benchRelocateFile(b *testing.B, env *benchEnv, streamed, readData bool) {
 		defer dst.Close()
 		dstBucket = dst.Bucket
 	}
+	var cpu time.Duration
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
 		dstSeq++
 		dir := filepath.Join(env.root, fmt.Sprintf("dst-%d", dstSeq))
 		settle(b, env.job)
+		c0 := cpuTime(b)
 		b.StartTimer()
 		res := mustRelocate(b, relocate.Source{Bucket: src.Bucket, Job: jobOf(env.job), IDs: []uint64{env.id}},
 			relocate.Destination{Bucket: dstBucket, Job: jobOf(dir)}, relocate.Options{ReadData: readData})
 		b.StopTimer()
+		cpu += cpuTime(b) - c0
 		if res.BytesCopied != env.bytes || res.ServerSide == streamed {
 			b.Fatalf("relocated %+v, want %d bytes copied", res, env.bytes)
 		}
@@ -303,21 +328,25 @@ func benchRelocateFile(b *testing.B, env *benchEnv, streamed, readData bool) {
 		}
 	}
 	reportRate(b, env.bytes)
+	reportCPU(b, cpu)
 }
 
 func benchCopy(b *testing.B, env *benchEnv, durable bool) {
+	var cpu time.Duration
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
 		dstSeq++
 		dir := filepath.Join(env.root, fmt.Sprintf("copy-%d", dstSeq))
 		settle(b, env.job)
+		c0 := cpuTime(b)
 		b.StartTimer()
 		out, err := exec.Command("cp", "-r", env.job, dir).CombinedOutput()
 		if err == nil && durable {
 			syscall.Sync()
 		}
 		b.StopTimer()
+		cpu += cpuTime(b) - c0
 		if err != nil {
 			b.Fatalf("cp -r: %v: %s", err, out)
 		}
@@ -326,6 +355,7 @@ func benchCopy(b *testing.B, env *benchEnv, durable bool) {
 		}
 	}
 	reportRate(b, env.bytes)
+	reportCPU(b, cpu)
 }
 
 func benchRelocateS3(b *testing.B, env *benchEnv, streamed bool) {
@@ -340,16 +370,24 @@ func benchRelocateS3(b *testing.B, env *benchEnv, streamed bool) {
 		defer dst.Close()
 		dstBucket = dst.Bucket
 	}
+	var cpu, server time.Duration
+	serverOK := true
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
 		dstSeq++
 		job := metadata.Job{Prefix: fmt.Sprintf("%s/dst-%d", env.s3.Prefix, dstSeq)}
 		syscall.Sync()
+		c0 := cpuTime(b)
+		s0, ok0 := serverCPU()
 		b.StartTimer()
 		res := mustRelocate(b, relocate.Source{Bucket: env.s3.Bucket, Job: env.s3Job, IDs: []uint64{env.s3ID}},
 			relocate.Destination{Bucket: dstBucket, Job: job}, relocate.Options{})
 		b.StopTimer()
+		cpu += cpuTime(b) - c0
+		s1, ok1 := serverCPU()
+		server += s1 - s0
+		serverOK = serverOK && ok0 && ok1
 		if res.BytesCopied != env.bytes || res.ServerSide == streamed {
 			b.Fatalf("relocated %+v, want %d bytes copied", res, env.bytes)
 		}
@@ -358,17 +396,25 @@ func benchRelocateS3(b *testing.B, env *benchEnv, streamed bool) {
 		}
 	}
 	reportRate(b, env.bytes)
+	reportCPU(b, cpu)
+	if serverOK {
+		b.ReportMetric(server.Seconds()/float64(b.N), "server-cpu-s/op")
+	}
 }
 
 func benchCopyObjects(b *testing.B, env *benchEnv) {
 	ctx := context.Background()
 	bk := env.s3.Bucket
+	var cpu, server time.Duration
+	serverOK := true
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
 		dstSeq++
 		prefix := fmt.Sprintf("%s/copy-%d/", env.s3.Prefix, dstSeq)
 		syscall.Sync()
+		c0 := cpuTime(b)
+		s0, ok0 := serverCPU()
 		b.StartTimer()
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(relocate.DefaultParallel)
@@ -377,6 +423,10 @@ func benchCopyObjects(b *testing.B, env *benchEnv) {
 		}
 		err := g.Wait()
 		b.StopTimer()
+		cpu += cpuTime(b) - c0
+		s1, ok1 := serverCPU()
+		server += s1 - s0
+		serverOK = serverOK && ok0 && ok1
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -385,6 +435,10 @@ func benchCopyObjects(b *testing.B, env *benchEnv) {
 		}
 	}
 	reportRate(b, env.bytes)
+	reportCPU(b, cpu)
+	if serverOK {
+		b.ReportMetric(server.Seconds()/float64(b.N), "server-cpu-s/op")
+	}
 }
 
 // deleteUnder deletes every object under prefix, 16 at a time.
@@ -405,3 +459,58 @@ func deleteUnder(ctx context.Context, bk *blob.Bucket, prefix string) error {
 	}
 	return g.Wait()
 }
+
+// serverCPU returns the CPU time (user and system) used so far by the S3
+// server CKPT_TEST_S3_URL's endpoint names, when that is a MinIO process on
+// this machine (as scripts/test-services starts), found in /proc by its
+// listening address; false otherwise. USER_HZ is taken to be 100.
+func serverCPU() (time.Duration, bool) {
+	serverOnce.Do(func() {
+		u, err := url.Parse(os.Getenv(storagetest.EnvS3))
+		if err != nil {
+			return
+		}
+		ep, err := url.Parse(u.Query().Get("endpoint"))
+		if err != nil || ep.Host == "" {
+			return
+		}
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(string(cmd), "\x00")
+			if strings.Contains(filepath.Base(args[0]), "minio") && slices.Contains(args, ep.Host) {
+				serverStat = filepath.Join("/proc", e.Name(), "stat")
+				return
+			}
+		}
+	})
+	if serverStat == "" {
+		return 0, false
+	}
+	data, err := os.ReadFile(serverStat)
+	if err != nil {
+		return 0, false
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+var (
+	serverOnce sync.Once
+	serverStat string // /proc/<pid>/stat of the S3 server, "" if not found
+)

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +102,10 @@ func TestMain(m *testing.M) {
 // Before each timed iteration sync(2) flushes the dirty pages of earlier
 // iterations and the local source (the job for file-location, the local
 // copy otherwise) is read once, so every iteration starts with it in the
-// page cache and nothing dirty (S3: only the flush). Targets are beside the
+// page cache and nothing dirty (S3: only the flush). cpu-s/op is the user
+// plus system CPU time of the timed region, of this process and of its
+// children (cp, sync); server-cpu-s/op that of the S3 server, when it is a
+// MinIO process on this machine. Targets are beside the
 // sources, on the same filesystem, and removed after each iteration. The
 // sub-benchmarks run in the order above CKPT_BENCH_ROUNDS times (default 1;
 // the second round's names end in #01, and so on), so that their figures
@@ -115,19 +120,33 @@ func BenchmarkRestore(b *testing.B) {
 	env := benchSetup(b)
 	ctx := context.Background()
 
+	// each times f; warm is the local source to read before (none for
+	// S3, whose server's CPU time is reported instead).
 	each := func(b *testing.B, warm string, f func(target string)) {
 		b.SetBytes(env.bytes)
+		var cpu, server time.Duration
+		var serverOK bool
 		b.StopTimer()
 		b.ResetTimer()
 		for range b.N {
 			target := filepath.Join(env.work, "target")
 			settle(b, warm)
+			c0 := cpuTime(b)
+			s0, ok0 := serverCPU()
 			b.StartTimer()
 			f(target)
 			b.StopTimer()
+			cpu += cpuTime(b) - c0
+			s1, ok1 := serverCPU()
+			server += s1 - s0
+			serverOK = ok0 && ok1 && warm == ""
 			if err := os.RemoveAll(target); err != nil {
 				b.Fatal(err)
 			}
+		}
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+		if serverOK {
+			b.ReportMetric(server.Seconds()/float64(b.N), "server-cpu-s/op")
 		}
 	}
 	restoreWith := func(bk *blob.Bucket, job metadata.Job, id uint64, o restore.Options) func(string) {
@@ -302,6 +321,19 @@ func settle(b *testing.B, dir string) {
 	}
 }
 
+// cpuTime returns the user and system CPU time used so far by this process
+// and its waited-for children.
+func cpuTime(b *testing.B) time.Duration {
+	var self, children syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
+		b.Fatal(err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
+}
+
 // getAll reads every key into io.Discard, par at a time.
 func getAll(ctx context.Context, bk *blob.Bucket, keys []string, par int) error {
 	g, gctx := errgroup.WithContext(ctx)
@@ -338,3 +370,58 @@ func deletePrefix(ctx context.Context, bk *blob.Bucket, prefix string) error {
 	}
 	return g.Wait()
 }
+
+// serverCPU returns the CPU time (user and system) used so far by the S3
+// server CKPT_TEST_S3_URL's endpoint names, when that is a MinIO process on
+// this machine (as scripts/test-services starts), found in /proc by its
+// listening address; false otherwise. USER_HZ is taken to be 100.
+func serverCPU() (time.Duration, bool) {
+	serverOnce.Do(func() {
+		u, err := url.Parse(os.Getenv(storagetest.EnvS3))
+		if err != nil {
+			return
+		}
+		ep, err := url.Parse(u.Query().Get("endpoint"))
+		if err != nil || ep.Host == "" {
+			return
+		}
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(string(cmd), "\x00")
+			if strings.Contains(filepath.Base(args[0]), "minio") && slices.Contains(args, ep.Host) {
+				serverStat = filepath.Join("/proc", e.Name(), "stat")
+				return
+			}
+		}
+	})
+	if serverStat == "" {
+		return 0, false
+	}
+	data, err := os.ReadFile(serverStat)
+	if err != nil {
+		return 0, false
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
+var (
+	serverOnce sync.Once
+	serverStat string // /proc/<pid>/stat of the S3 server, "" if not found
+)
