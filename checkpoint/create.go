@@ -270,7 +270,10 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	stopRefresh := refreshPending(ctx, b, job.PendingKey(id), p, opts.RefreshInterval)
 	progress.Start(opts.Progress, "uploading", toUpload)
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	// The uploads' directory fsyncs (local files) wait for one barrier
+	// before the commit instead of following every object.
+	bctx, batch := storage.WithSyncBatch(ctx)
+	g, gctx := errgroup.WithContext(bctx)
 	g.SetLimit(par)
 	for _, t := range todo {
 		g.Go(func() error {
@@ -291,6 +294,11 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 	progress.Done(opts.Progress)
 	if serr := stopRefresh(); err == nil {
 		err = serr
+	}
+	if err == nil {
+		if err = batch.Sync(ctx); err != nil {
+			err = fmt.Errorf("making the uploads to %s durable: %w", chkDir, err)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -22,7 +22,9 @@
 // being checkpoints); (2) their private files, and stale incomplete
 // directories, reservation marker first; (3) after re-reading referrer and
 // reservation markers, the shared files no live checkpoint or reservation
-// needs; (4) stale referrer markers and local copies.
+// needs; (4) stale referrer markers and local copies. Each step's deletions
+// are durable (storage.SyncBatch) before the next step starts, so the order
+// holds across a power loss too, not only a process crash.
 //
 // Concurrent creators (package checkpoint) are safe by protocol: a creator
 // writes its reservation and referrer markers, then checks that the

@@ -117,8 +117,14 @@ func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (Result, error
 				return r, err
 			}
 		}
-		if err := p.deleteAll(ctx, step, &r, failed, pr); err != nil {
+		// Each step's deletions are made durable before the next step
+		// starts (local files: one fsync per directory, not per object).
+		bctx, batch := storage.WithSyncBatch(ctx)
+		if err := p.deleteAll(bctx, step, &r, failed, pr); err != nil {
 			return r, err
+		}
+		if err := batch.Sync(ctx); err != nil {
+			return r, fmt.Errorf("%w: stopped before the next sweep step: %v", ErrPartial, err)
 		}
 	}
 	for _, jp := range p.Jobs {

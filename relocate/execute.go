@@ -49,9 +49,17 @@ func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (*Result, erro
 		return nil, err
 	}
 	stop := p.refresh(ctx)
-	final, skipped, err := p.transfer(ctx, pr)
+	// The copies' directory fsyncs (local files) wait for one barrier
+	// before the first commit instead of following every object.
+	bctx, batch := storage.WithSyncBatch(ctx)
+	final, skipped, err := p.transfer(bctx, batch, pr)
 	if serr := stop(); err == nil {
 		err = serr
+	}
+	if err == nil {
+		if err = batch.Sync(ctx); err != nil {
+			err = fmt.Errorf("making the copies durable: %w", err)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -192,7 +200,10 @@ func (p *Plan) refresh(ctx context.Context) (stop func() error) {
 // shared object written under the alternative name), copies the others and
 // verifies the destination. It returns the final key of every object (by
 // Copy.Dst) and the objects kept (by Copy.Dst).
-func (p *Plan) transfer(ctx context.Context, pr progress.Reporter) (final map[string]string, skipped *keySet, err error) {
+//
+// Objects kept from an earlier, interrupted run are added to batch, so that
+// they are durable before anything commits that references them.
+func (p *Plan) transfer(ctx context.Context, batch *storage.SyncBatch, pr progress.Reporter) (final map[string]string, skipped *keySet, err error) {
 	present, err := listObjects(ctx, p.dst.Bucket, p.candidateKeys(), p.opts.Parallel)
 	if err != nil {
 		return nil, nil, err
@@ -241,8 +252,13 @@ func (p *Plan) transfer(ctx context.Context, pr progress.Reporter) (final map[st
 		}
 		keep = kept
 	}
+	keptKeys := make([]string, 0, len(keep))
 	for _, c := range keep {
 		skipped.add(c.Dst)
+		keptKeys = append(keptKeys, final[c.Dst])
+	}
+	if err := batch.Include(ctx, p.dst.Bucket, keptKeys...); err != nil {
+		return nil, nil, err
 	}
 	for i := range todo {
 		todo[i].Dst = final[todo[i].Dst]

@@ -25,6 +25,12 @@
 //     atomically (temporary file, fsync, rename, directory fsync) and
 //     implements create-if-absent atomically with a hard link. See CheckKey
 //     for the keys it accepts and Open for its symlink policy.
+//   - A write, copy or delete on local files is durable when it returns
+//     (the directories it changed are fsynced, including ones it created),
+//     except under a SyncBatch (WithSyncBatch), where the directory fsyncs
+//     wait for the batch's Sync: callers use one before each commit point
+//     (create, relocate) and between gc's sweep steps, so a run of N
+//     objects costs one fsync per directory instead of N.
 //   - WriteIfAbsent is create-if-absent on every backend and reports a lost
 //     race as ErrExists.
 //   - No write ever reaches the gocloud v0.47 azureblob code path that panics

@@ -30,9 +30,11 @@ import (
 // Writes go to a temporary file named ".ckpt-tmp-<random>" in the target
 // directory; Close fsyncs it, renames it into place (or, for IfNotExist,
 // hard-links it into place, which fails atomically if the key exists, and
-// removes the temporary name), then fsyncs the directory. Temporary files are
-// never listed, so a crashed or cancelled write leaves no object behind, only
-// an invisible temporary file.
+// removes the temporary name), then fsyncs the directory, and the ones above
+// it that the write had to create. Temporary files are never listed, so a
+// crashed or cancelled write leaves no object behind, only an invisible
+// temporary file. Under a SyncBatch (see WithSyncBatch) the directory fsyncs
+// of writes, copies and deletes wait for the batch's Sync.
 //
 // Symlink policy: a symbolic link anywhere below the location directory is
 // not an object. List skips symlinks and never descends into symlinked
@@ -192,35 +194,54 @@ func randomSuffix() string {
 }
 
 // newTemp creates the directory that will hold key and an empty temporary
-// file in it. It returns the file, its path and the directory, relative to
-// root.
-func newTemp(root *os.Root, key string) (*os.File, string, string, error) {
+// file in it. It returns the file, its path relative to root, and the
+// directories whose entries the write changes: the one that will hold key,
+// then every directory newTemp created for it and the existing one it was
+// created in, deepest first. All of them must be fsynced for the object to
+// be durable.
+func newTemp(root *os.Root, key string) (*os.File, string, []string, error) {
 	if err := checkWritable(root, key); err != nil {
-		return nil, "", "", err
+		return nil, "", nil, err
 	}
 	parent := osPath(key[:max(strings.LastIndexByte(key, '/'), 0)])
 	var lastErr error
 	for range mkdirAttempts {
+		dirs := []string{parent}
 		if parent != "." {
+			dirs = append(dirs, missingAncestors(root, parent)...)
 			if err := root.MkdirAll(parent, dirPerm); err != nil {
 				if errors.Is(err, fs.ErrNotExist) { // a parent was pruned meanwhile
 					lastErr = err
 					continue
 				}
-				return nil, "", "", fileOpError(fmt.Errorf("creating directory for %s: %w", key, err))
+				return nil, "", nil, fileOpError(fmt.Errorf("creating directory for %s: %w", key, err))
 			}
 		}
 		tmp := filepath.Join(parent, tempPrefix+randomSuffix())
 		f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 		if err == nil {
-			return f, tmp, parent, nil
+			return f, tmp, dirs, nil
 		}
 		lastErr = err
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
 			break
 		}
 	}
-	return nil, "", "", fileOpError(fmt.Errorf("creating temporary file for %s: %w", key, lastErr))
+	return nil, "", nil, fileOpError(fmt.Errorf("creating temporary file for %s: %w", key, lastErr))
+}
+
+// missingAncestors returns, when dir does not exist yet, the directories
+// above it up to the deepest one that exists, deepest first: creating dir
+// adds an entry to each of them. It returns nil when dir exists.
+func missingAncestors(root *os.Root, dir string) []string {
+	var out []string
+	for {
+		if _, err := root.Lstat(dir); err == nil || dir == "." {
+			return out
+		}
+		dir = filepath.Dir(dir)
+		out = append(out, dir)
+	}
 }
 
 // commit moves the closed temporary file tmp to key. With exclusive set it
@@ -286,8 +307,15 @@ func (b *fileBucket) ErrorCode(err error) gcerrors.ErrorCode {
 	return gcerrors.Unknown
 }
 
-// As implements driver.Bucket; the file driver exposes no types.
-func (b *fileBucket) As(any) bool { return false }
+// As implements driver.Bucket; the file driver exposes no types, only
+// answers to ckpt's own marker type.
+func (b *fileBucket) As(i any) bool {
+	p, ok := i.(*localFiles)
+	if ok {
+		*p = true
+	}
+	return ok
+}
 
 // ErrorAs implements driver.Bucket for *fs.PathError, *os.LinkError and
 // syscall.Errno.
@@ -311,6 +339,11 @@ func (b *fileBucket) Attributes(ctx context.Context, key string) (*driver.Attrib
 	root, err := b.root(false)
 	if err != nil {
 		return nil, err
+	}
+	if including(ctx) {
+		if err := b.syncDirs(ctx, root, false, append([]string{osPath(parentKey(key))}, ancestors(parentKey(key), b.floor)...)...); err != nil {
+			return nil, err
+		}
 	}
 	defer root.Close()
 	fi, err := statObject(root, key)
@@ -403,7 +436,7 @@ func (b *fileBucket) NewTypedWriter(ctx context.Context, key, contentType string
 	if err != nil {
 		return nil, fileOpError(err)
 	}
-	f, tmp, parent, err := newTemp(root, key)
+	f, tmp, dirs, err := newTemp(root, key)
 	if err == nil && opts.BeforeWrite != nil {
 		if err = opts.BeforeWrite(noAs); err != nil {
 			f.Close()
@@ -419,7 +452,8 @@ func (b *fileBucket) NewTypedWriter(ctx context.Context, key, contentType string
 		root:       root,
 		f:          f,
 		tmp:        tmp,
-		parent:     parent,
+		dirs:       dirs,
+		sync:       b.syncDirs,
 		key:        key,
 		floor:      b.floor,
 		ifNotExist: opts.IfNotExist,
@@ -431,7 +465,8 @@ type fileWriter struct {
 	root       *os.Root
 	f          *os.File
 	tmp        string
-	parent     string
+	dirs       []string // to fsync once the object is in place
+	sync       func(ctx context.Context, root *os.Root, deleted bool, dirs ...string) error
 	key        string
 	floor      string
 	ifNotExist bool
@@ -464,7 +499,7 @@ func (w *fileWriter) Close() error {
 		pruneEmptyDirs(w.root, w.key, w.floor)
 		return err
 	}
-	return syncDir(w.root, w.parent)
+	return w.sync(w.ctx, w.root, false, w.dirs...)
 }
 
 // Copy implements driver.Bucket with a real copy of the bytes (which lets the
@@ -494,7 +529,7 @@ func (b *fileBucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driv
 			return err
 		}
 	}
-	dst, tmp, parent, err := newTemp(root, dstKey)
+	dst, tmp, dirs, err := newTemp(root, dstKey)
 	if err != nil {
 		return err
 	}
@@ -515,7 +550,7 @@ func (b *fileBucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driv
 	if err := commit(root, tmp, dstKey, false); err != nil {
 		return err
 	}
-	return syncDir(root, parent)
+	return b.syncDirs(ctx, root, false, dirs...)
 }
 
 // Delete implements driver.Bucket. Directories left empty by the deletion are
@@ -540,7 +575,8 @@ func (b *fileBucket) Delete(ctx context.Context, key string, opts *driver.Delete
 	if err := root.Remove(osPath(key)); err != nil {
 		return err
 	}
-	_ = syncDir(root, pruneEmptyDirs(root, key, b.floor)) // best effort: the object is gone
+	// Best effort: the object is gone either way.
+	_ = b.syncDirs(ctx, root, true, pruneEmptyDirs(root, key, b.floor))
 	return nil
 }
 
