@@ -51,7 +51,9 @@ type Options struct {
 	// Parallel is the number of concurrent uploads (DefaultParallel if 0).
 	Parallel int
 	// LocalDir, if set, receives a local secondary copy of the checkpoint
-	// (see WriteLocalCopy). Its failure only adds a warning.
+	// (see WriteLocalCopy). Its failure only adds a warning. The previous
+	// copy there also spares re-hashing the shared files it hard-links
+	// (see knownSums): an incremental create then reads only new files.
 	LocalDir string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
@@ -152,7 +154,7 @@ func Create(ctx context.Context, b *blob.Bucket, job metadata.Job, stores []*Sto
 		}
 	}
 
-	sums, err := hashStores(ctx, stores, min(par, runtime.NumCPU()), opts.Progress)
+	sums, err := hashStores(ctx, stores, knownSums(opts.LocalDir, stores), min(par, runtime.NumCPU()), opts.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -495,8 +497,9 @@ func reserve(ctx context.Context, b *blob.Bucket, job metadata.Job, entries []me
 	return 0, fmt.Errorf("reserving a checkpoint id in %s: too many concurrent creators", job.Prefix)
 }
 
-// hashStores computes the SHA-256 of every source file, in parallel.
-func hashStores(ctx context.Context, stores []*Store, par int, pr progress.Reporter) (map[string]map[string]string, error) {
+// hashStores computes the SHA-256 of every source file, in parallel, but
+// for those whose digest is known (see knownSums).
+func hashStores(ctx context.Context, stores []*Store, known map[string]map[string]string, par int, pr progress.Reporter) (map[string]map[string]string, error) {
 	var total int64
 	for _, s := range stores {
 		for _, f := range s.Files {
@@ -514,6 +517,11 @@ func hashStores(ctx context.Context, stores []*Store, par int, pr progress.Repor
 	}
 	for _, s := range stores {
 		for _, f := range s.Files {
+			if sum, ok := known[s.Name][f.Name]; ok {
+				out[s.Name][f.Name] = sum
+				progress.Add(pr, f.Size)
+				continue
+			}
 			g.Go(func() error {
 				sum, err := hashFile(gctx, s.Path(f), f.Size, pr)
 				if err != nil {

@@ -16,7 +16,12 @@
 //   - Every uploaded byte is hashed on the way and compared with the hash
 //     taken before the upload; a mismatch aborts the write before it is
 //     committed, so a changing source never yields a checkpoint whose files
-//     disagree with its metadata.
+//     disagree with its metadata. The hash taken before the upload is
+//     computed from the file, except for a shared file that is the same
+//     inode as in the previous local copy (--local-dir) and unmodified since
+//     that copy's `_metadata` was written: its digest is taken from there.
+//   - On local files, uploads' directory fsyncs are batched and completed
+//     before `_metadata` is written (storage.SyncBatch).
 //   - The remote copy is primary: a failure of the local secondary copy is a
 //     warning, never a failed checkpoint.
 package checkpoint
