@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -416,4 +417,62 @@ func TestFileConcurrentWriteAndPrune(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A listing's later pages come from a cached copy of a large directory
+// while it is unchanged; a change between pages must show up.
+func TestFileListPagesSeeChangesToALargeDirectory(t *testing.T) {
+	dir := t.TempDir()
+	b := openDir(t, dir).Bucket
+	ctx := t.Context()
+	const n = 2500 // above the size the driver caches
+	sub := filepath.Join(dir, "shared")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%05d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unchanged for a while, as a job's shared/ usually is: cacheable.
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(sub, old, old); err != nil {
+		t.Fatal(err)
+	}
+	page := func(token []byte) ([]string, []byte) {
+		objs, next, err := b.ListPage(ctx, token, 1000, &blob.ListOptions{Prefix: "shared/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+		}
+		return keys, next
+	}
+	first, next := page(blob.FirstPageToken)
+	if len(first) != 1000 || first[999] != "shared/f00999" {
+		t.Fatalf("first page: %d keys, last %q", len(first), first[len(first)-1])
+	}
+	// Between pages: add one key after the token, delete one.
+	if err := b.WriteAll(ctx, "shared/f01500x", []byte("new"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "shared/f02000"); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for next != nil {
+		var keys []string
+		keys, next = page(next)
+		rest = append(rest, keys...)
+	}
+	if !slices.Contains(rest, "shared/f01500x") || slices.Contains(rest, "shared/f02000") {
+		t.Fatalf("later pages missed a change: new key listed %v, deleted key listed %v",
+			slices.Contains(rest, "shared/f01500x"), slices.Contains(rest, "shared/f02000"))
+	}
+	if len(first)+len(rest) != n || !slices.IsSorted(rest) || rest[0] != "shared/f01000" {
+		t.Fatalf("listing after the change: %d keys in all, sorted %v, first %q", len(first)+len(rest), slices.IsSorted(rest), rest[0])
+	}
 }

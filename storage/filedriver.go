@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -79,6 +80,9 @@ type fileBucket struct {
 	// directories are pruned only strictly below it, so ckpt never removes
 	// a directory it was not pointed into.
 	floor string
+	// dirs caches the sorted entries of large directories for the next
+	// pages of a listing (see readDir).
+	dirs dirCache
 }
 
 var _ driver.Bucket = (*fileBucket)(nil)
@@ -656,6 +660,7 @@ func (b *fileBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*
 	l := &fileLister{
 		ctx:    ctx,
 		root:   root,
+		cache:  &b.dirs,
 		prefix: opts.Prefix,
 		delim:  opts.Delimiter,
 		token:  string(opts.PageToken),
@@ -686,6 +691,7 @@ type fileLister struct {
 	limit   int
 	objs    []*driver.ListObject
 	lastDir string // last collapsed "directory" added (generic delimiter)
+	cache   *dirCache
 }
 
 type dirEntry struct {
@@ -696,13 +702,25 @@ type dirEntry struct {
 
 // readDir returns the listable entries of rel ("" or "a/b/"), sorted so that
 // walking them yields keys in lexical order: a directory sorts as name+"/".
+// The pages after the first of a listing take a large directory's entries
+// from the cache while the directory is unchanged, so that listing a
+// directory of n objects costs O(n), not O(n) per page.
 func (l *fileLister) readDir(rel string) ([]dirEntry, error) {
 	f, err := l.root.Open(osPath(strings.TrimSuffix(rel, "/")))
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if l.token != "" {
+		if out, ok := l.cache.get(fi); ok {
+			return out, nil
+		}
+	}
 	des, err := f.ReadDir(-1)
-	f.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -722,6 +740,7 @@ func (l *fileLister) readDir(rel string) ([]dirEntry, error) {
 		// Symlinks, devices, sockets and pipes are not objects.
 	}
 	slices.SortFunc(out, func(a, b dirEntry) int { return strings.Compare(a.sortKey(), b.sortKey()) })
+	l.cache.put(fi, out)
 	return out, nil
 }
 
@@ -745,7 +764,7 @@ func (l *fileLister) walk(rel string) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
+	for _, e := range entries[l.firstAfterToken(rel, entries):] {
 		if l.full() {
 			return nil
 		}
@@ -782,6 +801,21 @@ func (l *fileLister) walk(rel string) error {
 		}
 	}
 	return nil
+}
+
+// firstAfterToken returns the index of the first of rel's sorted entries
+// that may hold keys after the page token: entries before it are files at
+// or before the token, or directories wholly before it. (Only a directory
+// can be a proper prefix of the token, since names hold no "/", which keeps
+// the predicate monotonic.)
+func (l *fileLister) firstAfterToken(rel string, entries []dirEntry) int {
+	if l.token == "" || !strings.HasPrefix(l.token, rel) {
+		return 0
+	}
+	return sort.Search(len(entries), func(i int) bool {
+		k := rel + entries[i].sortKey()
+		return k > l.token || (entries[i].isDir && strings.HasPrefix(l.token, k))
+	})
 }
 
 func (l *fileLister) addFile(key string, de fs.DirEntry) error {
