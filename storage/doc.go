@@ -38,6 +38,16 @@
 //     example a lost conditional write or a cancelled context): azblob
 //     buckets returned by Open route every writer through the driver's
 //     Upload method, which returns the error instead.
+//   - Buckets from Open retry transient failures (IsTransient) by
+//     DefaultRetryPolicy: at most 5 attempts within 30 s, exponential
+//     backoff with jitter, and an attempt timeout on calls that move no data
+//     (WithRetry lists what is retried). Only operations that are safe to
+//     repeat are retried; a create-if-absent write retried after an
+//     ambiguous failure succeeds only if the object it finds holds exactly
+//     its bytes, and is a conflict (ErrExists) otherwise. A failure that
+//     outlasts the policy is a *RetryError saying how many attempts were
+//     made. Nothing here detects a read that is short or corrupt but
+//     reports no error: callers compare sizes and checksums.
 //   - mem:// buckets live in a process-wide registry keyed by name, so two
 //     Opens of the same mem URL share data; ResetMem empties the registry.
 //     The registry is the only package-level mutable state.

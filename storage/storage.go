@@ -121,10 +121,22 @@ var urlLikeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://`)
 // links met below the resolved path are not objects: List skips them, reads
 // report not found, and writes through them fail.
 //
+// The bucket retries transient failures by DefaultRetryPolicy (see
+// WithRetry).
+//
 // Open makes no network calls of its own (drivers may look up credentials);
 // use Location.Check to test reachability. Every error wraps ErrBadLocation,
 // is one line long and names the location through Redact.
 func Open(ctx context.Context, location string) (*Location, error) {
+	l, err := open(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	l.Bucket = WithRetry(l.Bucket, DefaultRetryPolicy())
+	return l, nil
+}
+
+func open(ctx context.Context, location string) (*Location, error) {
 	if strings.TrimSpace(location) == "" {
 		return nil, badLocation(nil, "storage: empty location %s", schemesHint)
 	}

@@ -36,6 +36,17 @@
 //   - After a crash every call fails with ErrCrashed, including Read and Write
 //     on readers and writers opened before it, until Reset.
 //   - A failure injected before an operation means the inner bucket never saw
-//     it; FailAfter lets the operation take effect and reports an error
-//     anyway, as a lost response would.
+//     it; FailAfter and FlakyAfter let the operation take effect and report
+//     an error anyway, as a lost response would.
+//
+// # Misbehaving storage
+//
+// Besides hard failures and crashes, an Injector can make storage misbehave
+// the way real services do: Flaky and FlakyAfter fail operations with
+// ErrTransient a given number of times before they succeed, BreakReads
+// breaks readers mid-stream, Delay makes responses slow (in real time,
+// honouring the context), HideFromList makes listings miss objects that
+// exist, ShortRead ends reads early without an error, and Corrupt flips the
+// bytes read. storage.WithRetry above a faultblob bucket shows how ckpt
+// copes with each.
 package faultblob

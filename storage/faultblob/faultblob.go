@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
+	"syscall"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
@@ -17,6 +20,10 @@ import (
 
 // ErrCrashed is returned by every call after a crash (see Injector.CrashAt).
 var ErrCrashed = errors.New("faultblob: crashed")
+
+// ErrTransient is the failure Flaky, FlakyAfter and BreakReads inject: a
+// connection reset, which storage.IsTransient classifies as transient.
+var ErrTransient = fmt.Errorf("faultblob: injected transient failure: %w", syscall.ECONNRESET)
 
 // Operation kinds, the values of Op.Kind.
 const (
@@ -55,6 +62,24 @@ type Injector struct {
 	matchers  []func(Op) error
 	short     map[string]int64
 	corrupt   map[string]bool
+	rules     []*rule
+	breaks    map[string]*readBreak
+	hidden    map[string]bool
+}
+
+// rule is a fault of Flaky, FlakyAfter or Delay: it hits the first k
+// operations (every one if k <= 0) of each kind and key that match.
+type rule struct {
+	match func(Op) bool
+	k     int
+	lost  bool          // the operation takes effect before it fails
+	delay time.Duration // wait instead of failing
+	seen  map[string]int
+}
+
+type readBreak struct {
+	n    int64
+	left int
 }
 
 // Ops returns the number of operations counted so far.
@@ -143,12 +168,71 @@ func (i *Injector) Corrupt(key string) {
 	i.corrupt[key] = true
 }
 
+// Flaky makes the first k operations of each kind and key for which match
+// returns true (every operation if match is nil) fail with ErrTransient
+// before they reach the inner bucket; the (k+1)-th succeeds. match runs under
+// the Injector's lock and must not call its methods.
+func (i *Injector) Flaky(k int, match func(Op) bool) {
+	i.addRule(&rule{match: match, k: k})
+}
+
+// FlakyAfter is Flaky with lost responses: each failing operation takes
+// effect on the inner bucket and then reports ErrTransient. A failing read
+// opens nothing.
+func (i *Injector) FlakyAfter(k int, match func(Op) bool) {
+	i.addRule(&rule{match: match, k: k, lost: true})
+}
+
+// Delay makes the first k operations of each kind and key that match (every
+// one if k <= 0; every operation if match is nil) wait d, in real time,
+// before they reach the inner bucket: a slow response. If the operation's
+// context ends first, it fails with the context's error instead.
+func (i *Injector) Delay(d time.Duration, k int, match func(Op) bool) {
+	i.addRule(&rule{match: match, k: k, delay: d})
+}
+
+func (i *Injector) addRule(r *rule) {
+	if r.match == nil {
+		r.match = func(Op) bool { return true }
+	}
+	r.seen = map[string]int{}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.rules = append(i.rules, r)
+}
+
+// BreakReads makes the next k readers opened on key fail with ErrTransient
+// after delivering n bytes: a connection that breaks mid-stream.
+func (i *Injector) BreakReads(key string, n int64, k int) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.breaks == nil {
+		i.breaks = make(map[string]*readBreak)
+	}
+	i.breaks[key] = &readBreak{n: n, left: k}
+}
+
+// HideFromList makes listings omit the objects at keys (as the inner bucket
+// names them), like an eventually consistent listing that has not caught up
+// with a write yet. Reads, attributes and writes still see them.
+func (i *Injector) HideFromList(keys ...string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.hidden == nil {
+		i.hidden = make(map[string]bool)
+	}
+	for _, k := range keys {
+		i.hidden[k] = true
+	}
+}
+
 // Reset clears every fault, the crash and the operation count.
 func (i *Injector) Reset() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.n, i.crashAt, i.crashed = 0, 0, false
 	i.failAt, i.failAfter, i.matchers, i.short, i.corrupt = nil, nil, nil, nil, nil
+	i.rules, i.breaks, i.hidden = nil, nil, nil
 }
 
 func (i *Injector) isCrashed() bool {
@@ -158,8 +242,8 @@ func (i *Injector) isCrashed() bool {
 }
 
 // begin counts an operation and returns the error to fail it with before it
-// runs (before) or after it ran (after).
-func (i *Injector) begin(kind, key, src string) (before, after error) {
+// runs (before) or after it ran (after), having waited any injected delay.
+func (i *Injector) begin(ctx context.Context, kind, key, src string) (before, after error) {
 	i.mu.Lock()
 	i.n++
 	op := Op{N: i.n, Kind: kind, Key: key, Src: src}
@@ -175,8 +259,37 @@ func (i *Injector) begin(kind, key, src string) (before, after error) {
 		return err, nil
 	}
 	after = i.failAfter[op.N]
+	var delay time.Duration
+	for _, r := range i.rules {
+		if !r.match(op) {
+			continue
+		}
+		id := kind + "\x00" + key
+		r.seen[id]++
+		if r.k > 0 && r.seen[id] > r.k {
+			continue
+		}
+		switch {
+		case r.delay > 0:
+			delay = max(delay, r.delay)
+		case r.lost:
+			after = ErrTransient
+		default:
+			i.mu.Unlock()
+			return ErrTransient, nil
+		}
+	}
 	matchers := i.matchers
 	i.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err(), nil
+		case <-t.C:
+		}
+	}
 	for _, f := range matchers {
 		if err := f(op); err != nil {
 			return err, nil
@@ -185,14 +298,24 @@ func (i *Injector) begin(kind, key, src string) (before, after error) {
 	return nil, after
 }
 
-func (i *Injector) readFaults(key string) (limit int64, corrupt bool) {
+func (i *Injector) readFaults(key string) (limit int64, corrupt bool, brk int64) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	limit = -1
+	limit, brk = -1, -1
 	if n, ok := i.short[key]; ok {
 		limit = n
 	}
-	return limit, i.corrupt[key]
+	if b := i.breaks[key]; b != nil && b.left > 0 {
+		b.left--
+		brk = b.n
+	}
+	return limit, i.corrupt[key], brk
+}
+
+func (i *Injector) isHidden(key string) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.hidden[key]
 }
 
 // Wrap returns a bucket that forwards every operation to inner under the
@@ -230,7 +353,7 @@ func (b *bucket) ErrorCode(err error) gcerrors.ErrorCode {
 }
 
 func (b *bucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
-	before, after := b.inj.begin(KindAttrs, key, "")
+	before, after := b.inj.begin(ctx, KindAttrs, key, "")
 	if before != nil {
 		return nil, before
 	}
@@ -242,7 +365,7 @@ func (b *bucket) Attributes(ctx context.Context, key string) (*driver.Attributes
 }
 
 func (b *bucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driver.ListPage, error) {
-	before, after := b.inj.begin(KindList, opts.Prefix, "")
+	before, after := b.inj.begin(ctx, KindList, opts.Prefix, "")
 	if before != nil {
 		return nil, before
 	}
@@ -250,11 +373,20 @@ func (b *bucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driv
 	if err == nil && after != nil {
 		return nil, after
 	}
+	if err == nil {
+		kept := p.Objects[:0:0]
+		for _, o := range p.Objects {
+			if !b.inj.isHidden(o.Key) {
+				kept = append(kept, o)
+			}
+		}
+		p.Objects = kept
+	}
 	return p, err
 }
 
 func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.CopyOptions) error {
-	before, after := b.inj.begin(KindCopy, dstKey, srcKey)
+	before, after := b.inj.begin(ctx, KindCopy, dstKey, srcKey)
 	if before != nil {
 		return before
 	}
@@ -265,7 +397,7 @@ func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.C
 }
 
 func (b *bucket) Delete(ctx context.Context, key string, opts *driver.DeleteOptions) error {
-	before, after := b.inj.begin(KindDelete, key, "")
+	before, after := b.inj.begin(ctx, KindDelete, key, "")
 	if before != nil {
 		return before
 	}
@@ -283,7 +415,7 @@ func (b *bucket) SignedURL(ctx context.Context, key string, opts *driver.SignedU
 }
 
 func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length int64, opts *driver.ReaderOptions) (driver.Reader, error) {
-	before, after := b.inj.begin(KindRead, key, "")
+	before, after := b.inj.begin(ctx, KindRead, key, "")
 	if before != nil {
 		return nil, before
 	}
@@ -295,8 +427,8 @@ func (b *bucket) NewRangeReader(ctx context.Context, key string, offset, length 
 		r.Close()
 		return nil, after
 	}
-	limit, corrupt := b.inj.readFaults(key)
-	return &reader{Reader: r, inj: b.inj, left: limit, corrupt: corrupt}, nil
+	limit, corrupt, brk := b.inj.readFaults(key)
+	return &reader{Reader: r, inj: b.inj, left: limit, corrupt: corrupt, brk: brk}, nil
 }
 
 // reader applies crash, short-read and corruption faults to an inner reader.
@@ -305,11 +437,18 @@ type reader struct {
 	inj     *Injector
 	left    int64 // bytes still deliverable; < 0 means no limit
 	corrupt bool
+	brk     int64 // bytes to deliver before failing with ErrTransient; < 0 means never
 }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if r.inj.isCrashed() {
 		return 0, ErrCrashed
+	}
+	if r.brk == 0 {
+		return 0, ErrTransient
+	}
+	if r.brk > 0 && int64(len(p)) > r.brk {
+		p = p[:r.brk]
 	}
 	if r.left == 0 {
 		return 0, io.EOF
@@ -320,6 +459,9 @@ func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.Reader.Read(p)
 	if r.left > 0 {
 		r.left -= int64(n)
+	}
+	if r.brk > 0 {
+		r.brk -= int64(n)
 	}
 	if r.corrupt {
 		for j := range p[:n] {
@@ -363,7 +505,7 @@ func (w *writer) Close() error {
 	if err := w.ctx.Err(); err != nil {
 		return err // aborted: discard without counting
 	}
-	before, after := w.b.inj.begin(KindWrite, w.key, "")
+	before, after := w.b.inj.begin(w.ctx, KindWrite, w.key, "")
 	if before != nil {
 		return before
 	}
