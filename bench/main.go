@@ -87,7 +87,15 @@ func run(ctx context.Context, cfg Config) error {
 	if err := os.WriteFile(filepath.Join(work, "rclone.conf"), nil, 0o600); err != nil {
 		return err
 	}
-	env := append(os.Environ(), "RESTIC_PASSWORD=ckpt-bench", "RCLONE_CONFIG="+filepath.Join(work, "rclone.conf"))
+	// AWS_CA_BUNDLE is dropped: every endpoint here is plain HTTP on
+	// 127.0.0.1, and rclone's S3 client refuses to start with one set.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "RESTIC_PASSWORD=ckpt-bench", "RCLONE_CONFIG="+filepath.Join(work, "rclone.conf"))
 	b := &Bench{
 		cfg:      cfg,
 		run:      &Runner{Env: env, Verbose: cfg.Verbose},

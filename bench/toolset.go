@@ -254,6 +254,9 @@ func (b *Bench) buildGCChain(ctx context.Context) error {
 				[]string{b.ckpt, "create", "-q", "--db", "store", "--to", s3ckpt},
 				b.restic(s3restic, "s3-cache", "backup", "store"))
 		}
+		if (i+1)%5 == 0 {
+			b.logf("gc chain: %d of %d checkpoints taken", i+1, b.cfg.GCCheckpoints)
+		}
 		for _, c := range cmds {
 			if err := run(c...); err != nil {
 				return err
