@@ -19,6 +19,7 @@ import (
 	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ckpt-dev/ckpt/internal/objcheck"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/progress"
 	"github.com/ckpt-dev/ckpt/storage"
@@ -566,20 +567,38 @@ func uploadFile(ctx context.Context, b *blob.Bucket, key, alt, path string, size
 		if k == "" {
 			break
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", path, err)
-		}
-		r := &verifyingReader{r: progress.Reader(f, pr), h: sha256.New(), want: sum, size: size, path: path}
-		err = put(ctx, b, k, r)
-		f.Close()
+		// The bucket cannot send a stream twice: a transient failure
+		// re-opens the file. If an interrupted attempt stored the object
+		// after all, the next one finds k taken: a shared file then goes to
+		// alt as above; a private file of our reserved directory that holds
+		// exactly our bytes is ours.
+		var sent int64
+		interrupted := false
+		err := storage.Retry(ctx, storage.RetryPolicyOf(b), "", func() error {
+			progress.Add(pr, -sent)
+			f, err := os.Open(path)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", path, err)
+			}
+			defer f.Close()
+			r := &verifyingReader{r: progress.Reader(f, pr), h: sha256.New(), want: sum, size: size, path: path}
+			defer func() { sent = r.n }()
+			err = put(ctx, b, k, r)
+			if interrupted && alt == "" && errors.Is(err, storage.ErrExists) {
+				if problem, cerr := objcheck.Check(ctx, b, k, size, sum, nil); cerr == nil && problem == "" {
+					return nil
+				}
+			}
+			interrupted = interrupted || storage.IsTransient(err)
+			return err
+		})
 		if err == nil {
 			return k, nil
 		}
 		if !errors.Is(err, storage.ErrExists) {
 			return "", err
 		}
-		progress.Add(pr, -r.n)
+		progress.Add(pr, -sent)
 	}
 	if alt == "" {
 		// A private file of our reserved directory exists: another creator

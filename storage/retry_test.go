@@ -45,7 +45,7 @@ func TestRetryBacksOffAndGivesUp(t *testing.T) {
 	if !errors.As(err, &re) || calls != 6 || re.Attempts != 6 {
 		t.Fatalf("got %v after %d calls", err, calls)
 	}
-	if !errors.Is(err, syscall.ECONNRESET) {
+	if !errors.Is(err, faultblob.ErrTransient) {
 		t.Errorf("the last failure is not reachable: %v", err)
 	}
 	want := "reading s3://b/job/chk-3/_metadata: giving up after 6 attempts over 1.275s: "

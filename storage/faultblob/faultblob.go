@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
-	"syscall"
 	"time"
 
 	"gocloud.dev/blob"
@@ -21,9 +19,16 @@ import (
 // ErrCrashed is returned by every call after a crash (see Injector.CrashAt).
 var ErrCrashed = errors.New("faultblob: crashed")
 
-// ErrTransient is the failure Flaky, FlakyAfter and BreakReads inject: a
-// connection reset, which storage.IsTransient classifies as transient.
-var ErrTransient = fmt.Errorf("faultblob: injected transient failure: %w", syscall.ECONNRESET)
+// ErrTransient is the failure Flaky, FlakyAfter and BreakReads inject: an
+// HTTP 503 answer, which storage.IsTransient classifies as transient.
+var ErrTransient error = transientError{}
+
+type transientError struct{}
+
+func (transientError) Error() string {
+	return "faultblob: injected transient failure (503 Service Unavailable)"
+}
+func (transientError) HTTPStatusCode() int { return 503 }
 
 // Operation kinds, the values of Op.Kind.
 const (
