@@ -67,6 +67,22 @@ func (c *dirCache) put(dir os.FileInfo, entries []dirEntry) {
 	if len(c.entries) > dirCacheSize {
 		c.entries = c.entries[len(c.entries)-dirCacheSize:]
 	}
+	// Memory is held only while a listing may still use it.
+	time.AfterFunc(dirCacheTTL, c.expire)
+}
+
+// expire drops the entries too old to be used.
+func (c *dirCache) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.entries[:0]
+	for _, e := range c.entries {
+		if time.Since(e.read) < dirCacheTTL {
+			kept = append(kept, e)
+		}
+	}
+	clear(c.entries[len(kept):])
+	c.entries = kept
 }
 
 func sameDir(a, b fs.FileInfo) bool {

@@ -123,6 +123,9 @@ func osPath(key string) string {
 // lstatKey returns the Lstat of key, checking every component on the way:
 // a symlink or a non-directory parent means NotFound.
 func lstatKey(root *os.Root, key string) (fs.FileInfo, error) {
+	if fi, err, ok := lstatBeneath(root.Name(), key); ok {
+		return fi, err
+	}
 	var fi fs.FileInfo
 	for i := 0; i <= len(key); i++ {
 		if i < len(key) && key[i] != '/' {
