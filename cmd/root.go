@@ -6,6 +6,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,11 @@ func Main(ctx context.Context, args []string, f *Factory) int {
 	}
 	code := exitCode(ctx, err)
 	msg := storage.Redact(hint(err))
+	if code == ExitInterrupted && !errors.Is(err, context.Canceled) {
+		// A core package reported what the interruption left undone
+		// without wrapping context.Canceled: say first why.
+		msg = "interrupted: " + msg
+	}
 	fmt.Fprintf(f.Err, "ckpt: %s\n", msg)
 	// --json prints exactly one document: the command's report if it wrote
 	// one (the error is then on stderr only), otherwise the error.

@@ -253,6 +253,11 @@ func (x *executor) count(src Source, link bool, size int64) {
 // restoreFile puts f into the temporary directory: from its verified local
 // copy if it has one and that is unchanged, from storage otherwise.
 func (x *executor) restoreFile(ctx context.Context, f *File) error {
+	// errgroup keeps starting queued files after a cancellation; a driver
+	// that ignores ctx (local files) would fetch each of them in full.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if f.src != nil {
 		linked, ok, err := x.fromLocal(ctx, f)
 		if err != nil {

@@ -24,6 +24,11 @@ import (
 // "missing", "size N, expected M", "checksum mismatch" or "unreadable: …".
 // Bytes read are reported to pr.
 func Check(ctx context.Context, b *blob.Bucket, key string, size int64, want string, pr progress.Reporter) (string, error) {
+	// Stop before opening: a driver that ignores ctx (local files) would
+	// otherwise read every remaining object after a Ctrl-C.
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	rd, err := b.NewReader(ctx, key, nil)
 	if err != nil {
 		if ctx.Err() != nil {
