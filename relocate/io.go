@@ -131,11 +131,22 @@ var errMismatch = errors.New("content does not match the source _metadata")
 // stream copies c.Src (in sb) to c.Dst (in db), replacing any object
 // there, and checks on the way that the bytes have c's size and checksum;
 // a mismatch or a read failure aborts the write before it commits, so no
-// partial or wrong object is ever written.
+// partial or wrong object is ever written. A write that fails transiently
+// is started again from a fresh reader, by db's retry policy.
 func stream(ctx context.Context, sb, db *blob.Bucket, c Copy, pr progress.Reporter) error {
+	var sent int64
+	return storage.Retry(ctx, storage.RetryPolicyOf(db), "", func() error {
+		progress.Add(pr, -sent)
+		var err error
+		sent, err = streamOnce(ctx, sb, db, c, pr)
+		return err
+	})
+}
+
+func streamOnce(ctx context.Context, sb, db *blob.Bucket, c Copy, pr progress.Reporter) (sent int64, err error) {
 	rd, err := sb.NewReader(ctx, c.Src, nil)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.Src, storage.Wrap(err))
+		return 0, fmt.Errorf("reading %s: %w", c.Src, storage.Wrap(err))
 	}
 	defer rd.Close()
 	wctx, cancel := context.WithCancel(ctx)
@@ -143,12 +154,12 @@ func stream(ctx context.Context, sb, db *blob.Bucket, c Copy, pr progress.Report
 	vr := &verifyingReader{r: rd, h: sha256.New(), c: c, cancel: cancel}
 	err = db.Upload(wctx, c.Dst, progress.Reader(vr, pr), &blob.WriterOptions{ContentType: "application/octet-stream"})
 	if vr.err != nil {
-		return vr.err
+		return vr.n, vr.err
 	}
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", c.Dst, storage.Wrap(err))
+		return vr.n, fmt.Errorf("writing %s: %w", c.Dst, storage.Wrap(err))
 	}
-	return nil
+	return vr.n, nil
 }
 
 // verifyingReader checks, at EOF, that the bytes read have c's size and
