@@ -384,12 +384,14 @@ func (x *executor) copy(ctx context.Context, f *File, root *os.Root) (bool, erro
 	return true, x.finish(f, out)
 }
 
-// download fetches f from storage, retrying read errors.
+// download fetches f from storage, retrying read errors, except those the
+// bucket's own retry policy already gave up on (storage.RetryError).
 func (x *executor) download(ctx context.Context, f *File) error {
 	for attempt := 0; ; attempt++ {
 		err := x.downloadOnce(ctx, f)
 		var re *readError
-		if err == nil || !errors.As(err, &re) || ctx.Err() != nil || attempt >= x.p.opts.Retries {
+		var given *storage.RetryError
+		if err == nil || !errors.As(err, &re) || errors.As(err, &given) || ctx.Err() != nil || attempt >= x.p.opts.Retries {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
