@@ -1,6 +1,7 @@
 package proctest
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ckpt-dev/ckpt/internal/testpebble"
+	"github.com/ckpt-dev/ckpt/metadata"
+	"github.com/ckpt-dev/ckpt/storage"
 )
 
 // storeSpec makes a store of about 60 sstables: enough files that every
@@ -48,4 +51,14 @@ func fixture(t testing.TB) (db, job string) {
 		t.Fatal(fixtureErr)
 	}
 	return fixtureDB, fixtureJob
+}
+
+// fileCount is the number of files checkpoint id of the job at loc holds.
+func fileCount(t testing.TB, loc *storage.Location, id uint64) int {
+	t.Helper()
+	c, err := metadata.Read(context.Background(), loc.Bucket, metadata.Job{Prefix: loc.Prefix}.MetadataKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.FileCount()
 }

@@ -60,12 +60,7 @@ func sigCases(t *testing.T) []sigCase {
 	cloneDir(t, job, ref)
 	ckpt(t, 0, "gc", ref, "--retain", "1", "--min-age", "0s", "--yes", "-q")
 	wantGC := keys(t, openLoc(t, fileURL(ref)))
-	latestFiles := 0
-	for _, k := range keys(t, jobLoc) {
-		if strings.HasPrefix(k, "chk-4/") {
-			latestFiles++
-		}
-	}
+	latestFiles := fileCount(t, jobLoc, 4)
 
 	return []sigCase{
 		{name: "create", setup: func(t *testing.T) *sigRun {
