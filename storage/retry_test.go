@@ -332,3 +332,25 @@ func TestRetryPolicyOf(t *testing.T) {
 		t.Error("a policy on a plain bucket")
 	}
 }
+
+// A Writer's output beyond the 1 MiB kept for resending is streamed: it
+// arrives whole, and a failure is not retried (the caller re-sends).
+func TestWithRetryLargeWriterStreams(t *testing.T) {
+	b, inner, inj, _ := retrying(t)
+	ctx := t.Context()
+	data := bytes.Repeat([]byte("x"), 3<<20)
+	if err := b.WriteAll(ctx, "big", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := inner.ReadAll(ctx, "big"); !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(data))
+	}
+	inj.Flaky(1, nil)
+	before := inj.Ops()
+	if err := b.WriteAll(ctx, "big2", data, nil); !errors.Is(err, faultblob.ErrTransient) {
+		t.Fatalf("got %v, want the transient failure itself", err)
+	}
+	if n := inj.Ops() - before; n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+}
