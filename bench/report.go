@@ -31,7 +31,7 @@ func (b *Bench) Report(m Machine, args []string) error {
 	for _, s := range sums {
 		tb = append(tb, Bar{Group: s.Op, Label: s.Tool, Value: s.Wall.Seconds(), Min: s.WallMin.Seconds(), Max: s.WallMax.Seconds(),
 			Text: fmt.Sprintf("%s s", secs(s.Wall))})
-		bb = append(bb, Bar{Group: s.Op, Label: s.Tool, Value: float64(s.Written), Text: MB(s.Written)})
+		bb = append(bb, Bar{Group: s.Op, Label: s.Tool, Value: float64(s.Written), Text: sizeText(s.Written)})
 	}
 	if err := WritePNG(filepath.Join(b.cfg.Out, timeChart), Chart("Wall time per operation and tool (s)", note, tb)); err != nil {
 		return err
@@ -126,4 +126,13 @@ func yes(ok bool) string {
 		return "yes"
 	}
 	return "**no**"
+}
+
+// sizeText is MB for a chart label, or kB below 0.1 MB so that small
+// figures do not print as 0.0 MB beside a visible bar.
+func sizeText(n int64) string {
+	if n < 100_000 {
+		return fmt.Sprintf("%.1f kB", float64(n)/1000)
+	}
+	return MB(n)
 }
