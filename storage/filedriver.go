@@ -217,7 +217,9 @@ func newTemp(root *os.Root, key string) (*os.File, string, []string, error) {
 		if parent != "." {
 			dirs = append(dirs, missingAncestors(root, parent)...)
 			if err := root.MkdirAll(parent, dirPerm); err != nil {
-				if errors.Is(err, fs.ErrNotExist) { // a parent was pruned meanwhile
+				// A parent was pruned meanwhile, or made and pruned
+				// between MkdirAll's mkdirat and its check: try again.
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
 					lastErr = err
 					continue
 				}

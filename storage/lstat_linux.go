@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/sys/unix"
 	"gocloud.dev/gcerrors"
+	"golang.org/x/sys/unix"
 )
 
 // openat2Missing is set once openat2(2) is found missing (Linux < 5.6, or
