@@ -43,7 +43,15 @@ func main() {
 	flag.IntVar(&cfg.GCRetain, "gc-retain", 3, "checkpoints gc keeps")
 	flag.Float64Var(&cfg.GCChurn, "gc-churn", 0.002, "fraction of keys changed between the gc chain's checkpoints")
 	flag.BoolVar(&cfg.VerifyKeys, "verify-keys", false, "also open every restored store with Pebble and compare every key (always on with -quick)")
+	replot := flag.String("replot", "", "only redraw the charts in this -out directory from its results.json")
 	flag.Parse()
+	if *replot != "" {
+		if err := Replot(*replot); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if cfg.Quick {
 		cfg.SizeMB, cfg.Rounds, cfg.GCCheckpoints, cfg.GCRetain, cfg.NoS3, cfg.VerifyKeys = 16, 1, 5, 2, true, true
 	}

@@ -26,18 +26,7 @@ func (b *Bench) Report(m Machine, args []string) error {
 	if err := os.WriteFile(filepath.Join(b.cfg.Out, "results.json"), raw, 0o644); err != nil {
 		return err
 	}
-	note := fmt.Sprintf("median of %d round(s); whisker: min-max; bars scaled within each operation", b.cfg.Rounds)
-	var tb, bb []Bar
-	for _, s := range sums {
-		tb = append(tb, Bar{Group: s.Op, Label: s.Tool, Value: s.Wall.Seconds(), Min: s.WallMin.Seconds(), Max: s.WallMax.Seconds(),
-			Text: fmt.Sprintf("%s s", secs(s.Wall))})
-		bb = append(bb, Bar{Group: s.Op, Label: s.Tool, Value: float64(s.Written), Text: sizeText(s.Written)})
-	}
-	if err := WritePNG(filepath.Join(b.cfg.Out, timeChart), Chart("Wall time per operation and tool (s)", note, tb)); err != nil {
-		return err
-	}
-	if err := WritePNG(filepath.Join(b.cfg.Out, bytesChart),
-		Chart("Bytes written to the destination per operation and tool", fmt.Sprintf("median of %d round(s); restore: bytes of the restored directory", b.cfg.Rounds), bb)); err != nil {
+	if err := writeCharts(b.cfg.Out, sums, b.cfg.Rounds); err != nil {
 		return err
 	}
 	var w strings.Builder
@@ -135,4 +124,41 @@ func sizeText(n int64) string {
 		return fmt.Sprintf("%.1f kB", float64(n)/1000)
 	}
 	return MB(n)
+}
+
+// writeCharts draws the time and bytes charts of sums into out.
+func writeCharts(out string, sums []Summary, rounds int) error {
+	note := fmt.Sprintf("median of %d round(s); whisker: min-max; bars scaled within each operation", rounds)
+	var tb, bb []Bar
+	for _, s := range sums {
+		tb = append(tb, Bar{Group: s.Op, Label: s.Tool, Value: s.Wall.Seconds(), Min: s.WallMin.Seconds(), Max: s.WallMax.Seconds(),
+			Text: fmt.Sprintf("%s s", secs(s.Wall))})
+		bb = append(bb, Bar{Group: s.Op, Label: s.Tool, Value: float64(s.Written), Text: sizeText(s.Written)})
+	}
+	if err := WritePNG(filepath.Join(out, timeChart), Chart("Wall time per operation and tool (s)", note, tb)); err != nil {
+		return err
+	}
+	if err := WritePNG(filepath.Join(out, bytesChart),
+		Chart("Bytes written to the destination per operation and tool", fmt.Sprintf("median of %d round(s); restore: bytes of the restored directory", rounds), bb)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Replot redraws the charts in dir from its results.json (after a change
+// to the charts, without measuring again).
+func Replot(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var samples []Sample
+	if err := json.Unmarshal(raw, &samples); err != nil {
+		return fmt.Errorf("reading %s: %w", filepath.Join(dir, "results.json"), err)
+	}
+	rounds := 0
+	for _, s := range samples {
+		rounds = max(rounds, s.Round+1)
+	}
+	return writeCharts(dir, Summarize(samples), rounds)
 }
