@@ -278,17 +278,7 @@ func commit(root *os.Root, tmp, key string, exclusive bool) error {
 	return fileOpError(fmt.Errorf("linking into %s: %w", key, err))
 }
 
-func syncDir(root *os.Root, dir string) error {
-	d, err := root.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(root *os.Root, dir string) error { return syncClose(root.Open(dir)) }
 
 func etag(fi fs.FileInfo) string {
 	return fmt.Sprintf(`"%x-%x-%x"`, inode(fi), fi.ModTime().UnixNano(), fi.Size())

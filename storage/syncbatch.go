@@ -160,13 +160,16 @@ func depth(p string) int {
 	return n
 }
 
-func syncPath(dir string) error {
-	d, err := os.Open(dir)
+func syncPath(dir string) error { return syncClose(os.Open(dir)) }
+
+// syncClose fsyncs and closes the file just opened (or returns the error
+// opening it).
+func syncClose(f *os.File, err error) error {
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
