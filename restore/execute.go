@@ -82,6 +82,7 @@ type executor struct {
 	srcDirs  map[string]*os.File // by root path and directory
 	totals   Totals
 	warnings []string
+	written  []*File // closed by finish, to fsync before the install
 }
 
 func (p *Plan) execute(ctx context.Context, pr progress.Reporter) (res *Result, err error) {
@@ -162,6 +163,9 @@ func (p *Plan) execute(ctx context.Context, pr progress.Reporter) (res *Result, 
 	}
 	err = g.Wait()
 	progress.Done(pr)
+	if err == nil {
+		err = x.syncFiles(ctx, o.Parallel)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -467,16 +471,45 @@ func (x *executor) remove(f *File) {
 	_ = x.root.Remove(f.rel())
 }
 
-// finish makes f durable and closes it.
+// finish starts writing f to disk and closes it; syncFiles waits for it.
 func (x *executor) finish(f *File, out *os.File) error {
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return x.writeErr(f, err)
-	}
+	startWriteback(out)
 	if err := out.Close(); err != nil {
 		return x.writeErr(f, err)
 	}
+	x.mu.Lock()
+	x.written = append(x.written, f)
+	x.mu.Unlock()
 	return nil
+}
+
+// syncFiles fsyncs every file finish closed, par at a time. One fsync per
+// file at the end, rather than as each file lands, lets the kernel write
+// the files back while later ones are fetched (see startWriteback) and
+// lets the filesystem commit many files in one journal transaction.
+func (x *executor) syncFiles(ctx context.Context, par int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(par)
+	for _, f := range x.written {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			out, err := x.root.Open(f.rel())
+			if err != nil {
+				return x.writeErr(f, err)
+			}
+			err = out.Sync()
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return x.writeErr(f, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func (x *executor) writeErr(f *File, err error) error {
