@@ -22,6 +22,7 @@ type restoreOptions struct {
 	LocalDir    string
 	Store       string
 	ReuseTarget bool
+	TrustSize   bool
 	Force       bool
 	Strict      bool
 	Check       bool
@@ -85,6 +86,7 @@ symbolic link or a mount point.`,
 	fl.StringVar(&opts.LocalDir, "local-dir", "", "take matching files from this local copy (kept by create --local-dir) before downloading")
 	fl.StringVar(&opts.Store, "store", "", "restore only this store, directly into TARGET_DIR")
 	fl.BoolVar(&opts.ReuseTarget, "reuse-target", false, "keep the matching files already in TARGET_DIR and replace the rest")
+	fl.BoolVar(&opts.TrustSize, "trust-size", false, "take local sstables whose size matches without checking their SHA-256 (near-instant; see docs/restore.md)")
 	fl.BoolVar(&opts.Force, "force", false, "replace a non-empty TARGET_DIR")
 	fl.BoolVar(&opts.Strict, "strict", false, "fail instead of falling back to an older checkpoint of a job")
 	fl.BoolVar(&opts.Check, "check", false, "read and check every level of the restored stores before putting them in place")
@@ -113,7 +115,7 @@ func runRestore(ctx context.Context, f *Factory, opts *restoreOptions) error {
 	}
 	ropts := restore.Options{
 		Target: opts.Target, Store: opts.Store, LocalDir: opts.LocalDir,
-		ReuseTarget: opts.ReuseTarget, Force: opts.Force, Strict: opts.Strict, Check: opts.Check,
+		ReuseTarget: opts.ReuseTarget, TrustSize: opts.TrustSize, Force: opts.Force, Strict: opts.Strict, Check: opts.Check,
 		Claim: opts.Claim, Parallel: opts.Parallel, Progress: f.reporter(),
 		Locate: func(key string) string { return keyDisplay(loc, key) },
 	}

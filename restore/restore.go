@@ -73,6 +73,15 @@ type Options struct {
 	// the checkpoint. A missing or damaged local directory only adds a
 	// warning.
 	LocalDir string
+	// TrustSize takes a local (LocalDir or ReuseTarget) sstable or blob
+	// file whose size matches without reading it to check its SHA-256.
+	// Those files are immutable and, in a local copy, hard links of the
+	// store's own, so this is what makes a restore from a complete local
+	// copy near-instant; but a local file damaged in place without a
+	// change of size is then restored as it is (Pebble's block checksums
+	// still report it when the block is read, and --check reads them all).
+	// Other files are always checked.
+	TrustSize bool
 	// ReuseTarget keeps the target's files that match the checkpoint
 	// (size and SHA-256) and replaces the target with the restored stores:
 	// an incremental restore. Implies that a non-empty target may be
