@@ -66,8 +66,8 @@ func redactUserinfo(s string) string {
 	last := 0
 	for _, loc := range locs {
 		start := loc[1] // just after "://"
-		if start < last {
-			continue // inside a userinfo already handled
+		if loc[0] < last {
+			continue // a scheme inside a userinfo already handled
 		}
 		rest := s[start:]
 		end := strings.IndexAny(rest, "?# \t\r\n\"'<>")
