@@ -162,10 +162,10 @@ func sigCases(t *testing.T) []sigCase {
 				rerun: func(t *testing.T) { ckpt(t, 0, "inspect", latest, "--read-data", "-q") },
 			}
 		}},
-		{name: "demo", times: []time.Duration{0, 500 * time.Millisecond, 2 * time.Second}, setup: func(t *testing.T) *sigRun {
+		{name: "demo", times: []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond}, setup: func(t *testing.T) *sigRun {
 			tmp := t.TempDir()
 			return &sigRun{
-				args:  []string{"demo"},
+				args:  []string{"demo", "--keys", "400000"}, // takes 3 s or more
 				env:   []string{"TMPDIR=" + tmp},
 				dirs:  []string{tmp},
 				check: func(t *testing.T) int { return 0 },
