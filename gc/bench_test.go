@@ -7,7 +7,7 @@ package gc_test
 //	cd /work/main && CKPT_BENCH_ROUNDS=3 go test ./gc/ -run '^$' -bench GC/file -benchtime 1x -timeout 120m
 //	scripts/test-services -- env CKPT_BENCH_ROUNDS=2 CKPT_BENCH_GC_FILES=2000 go test ./gc/ -run '^$' -bench GC/s3 -benchtime 1x -timeout 180m
 //
-// The job is synthetic but valid: an incremental chain of checkpoints of one
+// The job (internal/testutil.WriteSynthJob) is synthetic but valid: an incremental chain of checkpoints of one
 // store "default", each referencing CKPT_BENCH_GC_FILES shared sstables
 // (default: two shapes, 2000 and 10000) of which CKPT_BENCH_GC_NEW (1000)
 // are new since the previous checkpoint (random ones replaced, as
@@ -52,14 +52,11 @@ package gc_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	mrand "math/rand/v2"
 	"net/url"
 	"os"
 	"os/exec"
@@ -78,6 +75,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ckpt-dev/ckpt/gc"
+	"github.com/ckpt-dev/ckpt/internal/testutil"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/storage"
 	"github.com/ckpt-dev/ckpt/storage/storagetest"
@@ -86,29 +84,13 @@ import (
 // gcRetain is the retention of the gc sub-benchmarks.
 const gcRetain = 10
 
-// gcShape is the shape of a synthetic job.
-type gcShape struct {
-	checkpoints int // checkpoints in the chain
-	files       int // shared files each checkpoint references
-	churn       int // shared files new in each checkpoint after the first
-}
-
-// gcStats counts what a synthetic job holds.
-type gcStats struct {
-	objects   int   // objects under the job directory
-	bytes     int64 // their bytes
-	refs      int   // file references in every `_metadata`
-	metaBytes int64 // bytes of every `_metadata`
-	deletable int   // objects gc with retain gcRetain deletes
-}
-
 // gcEnv is one job built for the benchmarks.
 type gcEnv struct {
 	remote bool // on S3
 	loc    *storage.Location
 	job    metadata.Job
-	shape  gcShape
-	stats  gcStats
+	shape  testutil.SynthShape
+	stats  testutil.SynthStats
 	// fresh makes a copy of the job for a destructive iteration, and
 	// remove removes such a copy (both untimed).
 	fresh  func(b *testing.B, i int) metadata.Job
@@ -170,7 +152,7 @@ func BenchmarkGC(b *testing.B) {
 				if churn > f {
 					b.Fatalf("CKPT_BENCH_GC_NEW=%d is more than the %d files of a checkpoint", churn, f)
 				}
-				shape := gcShape{checkpoints: checkpoints, files: f, churn: churn}
+				shape := testutil.SynthShape{Checkpoints: checkpoints, Files: f, Churn: churn}
 				b.Run(fmt.Sprintf("files=%d", f), func(b *testing.B) {
 					env := gcSetup(b, backend, shape)
 					for range rounds {
@@ -212,8 +194,8 @@ func benchList(b *testing.B, env *gcEnv) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n != env.stats.objects || size != env.stats.bytes {
-			b.Fatalf("listed %d objects, %d bytes; want %d, %d", n, size, env.stats.objects, env.stats.bytes)
+		if n != env.stats.Objects || size != env.stats.Bytes {
+			b.Fatalf("listed %d objects, %d bytes; want %d, %d", n, size, env.stats.Objects, env.stats.Bytes)
 		}
 	}
 	reportGC(b, env, &peak)
@@ -253,8 +235,8 @@ func benchWalk(b *testing.B, env *gcEnv) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n != env.stats.objects || size != env.stats.bytes {
-			b.Fatalf("walked %d files, %d bytes; want %d, %d", n, size, env.stats.objects, env.stats.bytes)
+		if n != env.stats.Objects || size != env.stats.Bytes {
+			b.Fatalf("walked %d files, %d bytes; want %d, %d", n, size, env.stats.Objects, env.stats.Bytes)
 		}
 	}
 	reportGC(b, env, &peak)
@@ -280,13 +262,13 @@ func benchPlan(b *testing.B, env *gcEnv) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r := p.Result(); r.FilesDeleted != env.stats.deletable {
-			b.Fatalf("plan deletes %d objects, want %d", r.FilesDeleted, env.stats.deletable)
+		if r := p.Result(); r.FilesDeleted != env.stats.Deletable(gcRetain) {
+			b.Fatalf("plan deletes %d objects, want %d", r.FilesDeleted, env.stats.Deletable(gcRetain))
 		}
 	}
 	reportGC(b, env, &peak)
 	m.report(b)
-	b.ReportMetric(float64(env.stats.deletable), "deleted/op")
+	b.ReportMetric(float64(env.stats.Deletable(gcRetain)), "deleted/op")
 }
 
 func benchExecute(b *testing.B, env *gcEnv) {
@@ -313,26 +295,26 @@ func benchExecute(b *testing.B, env *gcEnv) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r.FilesDeleted != env.stats.deletable || len(r.Failed) > 0 {
-			b.Fatalf("gc deleted %d objects (%d failed), want %d", r.FilesDeleted, len(r.Failed), env.stats.deletable)
+		if r.FilesDeleted != env.stats.Deletable(gcRetain) || len(r.Failed) > 0 {
+			b.Fatalf("gc deleted %d objects (%d failed), want %d", r.FilesDeleted, len(r.Failed), env.stats.Deletable(gcRetain))
 		}
 		n, _, err := listAll(ctx, env.loc.Bucket, job.Dir())
 		if err != nil {
 			b.Fatal(err)
 		}
-		if want := env.stats.objects - env.stats.deletable; n != want {
+		if want := env.stats.Objects - env.stats.Deletable(gcRetain); n != want {
 			b.Fatalf("%d objects left after gc, want %d", n, want)
 		}
 		env.remove(b, job)
 	}
 	reportGC(b, env, &peak)
 	m.report(b)
-	b.ReportMetric(float64(env.stats.deletable), "deleted/op")
+	b.ReportMetric(float64(env.stats.Deletable(gcRetain)), "deleted/op")
 }
 
 func reportGC(b *testing.B, env *gcEnv, peak *heapPeak) {
 	perOp := b.Elapsed().Seconds() / float64(b.N)
-	b.ReportMetric(float64(env.stats.objects)/perOp, "objects/s")
+	b.ReportMetric(float64(env.stats.Objects)/perOp, "objects/s")
 	b.ReportMetric(float64(peak.heap)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(peak.live)/(1<<20), "peak-live-MB")
 }
@@ -440,11 +422,11 @@ func listAll(ctx context.Context, bk *blob.Bucket, prefix string) (int, int64, e
 
 // gcSetup returns the job of this shape on backend, building it the first
 // time.
-func gcSetup(b *testing.B, backend string, shape gcShape) *gcEnv {
+func gcSetup(b *testing.B, backend string, shape testutil.SynthShape) *gcEnv {
 	b.Helper()
 	gcEnvMu.Lock()
 	defer gcEnvMu.Unlock()
-	name := fmt.Sprintf("%s/%d-%d-%d", backend, shape.checkpoints, shape.files, shape.churn)
+	name := fmt.Sprintf("%s/%d-%d-%d", backend, shape.Checkpoints, shape.Files, shape.Churn)
 	if env := gcEnvs[name]; env != nil {
 		return env
 	}
@@ -458,13 +440,13 @@ func gcSetup(b *testing.B, backend string, shape gcShape) *gcEnv {
 	}
 	st := env.stats
 	b.Logf("%s: %d checkpoints x %d shared files (%d new each): %d objects, %d bytes, %d file references, %d bytes of _metadata; gc with retain %d deletes %d; built in %v",
-		backend, shape.checkpoints, shape.files, shape.churn, st.objects, st.bytes, st.refs, st.metaBytes, gcRetain, st.deletable,
+		backend, shape.Checkpoints, shape.Files, shape.Churn, st.Objects, st.Bytes, st.Refs, st.MetaBytes, gcRetain, st.Deletable(gcRetain),
 		time.Since(start).Round(time.Millisecond))
 	gcEnvs[name] = env
 	return env
 }
 
-func setupFile(b *testing.B, shape gcShape) *gcEnv {
+func setupFile(b *testing.B, shape testutil.SynthShape) *gcEnv {
 	ctx := context.Background()
 	root, err := os.MkdirTemp("", "ckpt-gc-bench-")
 	if err != nil {
@@ -476,7 +458,7 @@ func setupFile(b *testing.B, shape gcShape) *gcEnv {
 		b.Fatal(err)
 	}
 	gcClean = append(gcClean, func() { _ = loc.Close() })
-	base := fmt.Sprintf("%d-%d-%d", shape.checkpoints, shape.files, shape.churn)
+	base := fmt.Sprintf("%d-%d-%d", shape.Checkpoints, shape.Files, shape.Churn)
 	job := metadata.Job{Prefix: loc.Prefix + "/" + base + "/job"}
 	dirs := sync.Map{}
 	put := func(_ context.Context, key string, data []byte) error {
@@ -490,7 +472,7 @@ func setupFile(b *testing.B, shape gcShape) *gcEnv {
 		}
 		return os.WriteFile(p, data, 0o644)
 	}
-	st, err := writeJob(ctx, job, shape, put, 4)
+	st, err := testutil.WriteSynthJob(ctx, job, shape, put, 4)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -515,7 +497,7 @@ func setupFile(b *testing.B, shape gcShape) *gcEnv {
 	}
 }
 
-func setupS3(b *testing.B, shape gcShape) *gcEnv {
+func setupS3(b *testing.B, shape testutil.SynthShape) *gcEnv {
 	ctx := context.Background()
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
@@ -531,13 +513,13 @@ func setupS3(b *testing.B, shape gcShape) *gcEnv {
 			fmt.Fprintln(os.Stderr, "removing the benchmark objects:", err)
 		}
 	})
-	base := fmt.Sprintf("%d-%d-%d", shape.checkpoints, shape.files, shape.churn)
+	base := fmt.Sprintf("%d-%d-%d", shape.Checkpoints, shape.Files, shape.Churn)
 	const par = 32
 	put := func(ctx context.Context, key string, data []byte) error {
 		return loc.Bucket.WriteAll(ctx, key, data, nil)
 	}
 	job := metadata.Job{Prefix: loc.Prefix + "/" + base + "/job"}
-	st, err := writeJob(ctx, job, shape, put, par)
+	st, err := testutil.WriteSynthJob(ctx, job, shape, put, par)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -549,7 +531,7 @@ func setupS3(b *testing.B, shape gcShape) *gcEnv {
 			n := gcRounds[base]
 			gcEnvMu.Unlock()
 			job := metadata.Job{Prefix: fmt.Sprintf("%s/%s-run-%d/job", loc.Prefix, base, n)}
-			if _, err := writeJob(ctx, job, shape, put, par); err != nil {
+			if _, err := testutil.WriteSynthJob(ctx, job, shape, put, par); err != nil {
 				b.Fatal(err)
 			}
 			return job
@@ -579,114 +561,6 @@ func deletePrefix(ctx context.Context, bk *blob.Bucket, prefix string) error {
 		g.Go(func() error { return bk.Delete(gctx, o.Key) })
 	}
 	return g.Wait()
-}
-
-// writeJob writes a synthetic job of the given shape with put, par objects
-// at a time, and returns what it holds. The content is deterministic.
-func writeJob(ctx context.Context, job metadata.Job, shape gcShape, put func(context.Context, string, []byte) error, par int) (gcStats, error) {
-	var st gcStats
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(par)
-	write := func(key string, data []byte) {
-		mu.Lock()
-		st.objects++
-		st.bytes += int64(len(data))
-		mu.Unlock()
-		g.Go(func() error {
-			if err := put(gctx, key, data); err != nil {
-				return fmt.Errorf("writing %s: %w", key, err)
-			}
-			return nil
-		})
-	}
-	type shared struct {
-		file    metadata.File
-		lastRef int // the newest checkpoint referencing it
-	}
-	rng := mrand.New(mrand.NewPCG(1, uint64(shape.files)))
-	next := 1 // the next Pebble file number
-	newShared := func(id int) *shared {
-		name := fmt.Sprintf("%06d.sst", next)
-		data := []byte(fmt.Sprintf("sstable %d\n", next))
-		next++
-		sum := sha256.Sum256(data)
-		hexSum := hex.EncodeToString(sum[:])
-		key := job.SharedKey(metadata.SharedName(name, hexSum))
-		write(key, data)
-		return &shared{file: metadata.File{Name: name, Path: "../" + metadata.SharedDir + "/" + metadata.SharedName(name, hexSum),
-			Size: int64(len(data)), SHA256: hexSum, New: true}, lastRef: id}
-	}
-	var all []*shared
-	live := make([]*shared, shape.files)
-	for i := range live {
-		live[i] = newShared(1)
-		all = append(all, live[i])
-	}
-	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	const jobID = "0123456789abcdef"
-	for id := 1; id <= shape.checkpoints; id++ {
-		at := created.Add(time.Duration(id) * time.Minute)
-		if id > 1 {
-			for _, f := range live {
-				f.file.New = false
-			}
-			for _, pos := range rng.Perm(shape.files)[:shape.churn] {
-				live[pos] = newShared(id)
-				all = append(all, live[pos])
-			}
-		}
-		files := make([]metadata.File, 0, shape.files+5)
-		for _, f := range live {
-			f.lastRef = id
-			files = append(files, f.file)
-		}
-		manifest := next
-		next += 3
-		for _, name := range []string{
-			fmt.Sprintf("MANIFEST-%06d", manifest),
-			fmt.Sprintf("OPTIONS-%06d", manifest+1),
-			fmt.Sprintf("%06d.log", manifest+2),
-			"marker.format-version.000024.024",
-			fmt.Sprintf("marker.manifest.000001.MANIFEST-%06d", manifest),
-		} {
-			data := []byte(fmt.Sprintf("chk-%d %s\n", id, name))
-			sum := sha256.Sum256(data)
-			write(job.PrivateKey(uint64(id), "default", name), data)
-			files = append(files, metadata.File{Name: name, Path: "default/" + name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), New: true})
-		}
-		c := &metadata.Checkpoint{ID: uint64(id), JobID: jobID, CreatedAt: at, Kind: metadata.KindFull,
-			Stores: []metadata.Store{{Name: "default", FormatMajorVersion: 24, Files: files}}}
-		pend := metadata.Pending{Token: fmt.Sprintf("%032x", id), CreatedAt: at.Add(-30 * time.Second)}
-		if id > 1 {
-			c.Kind, c.BaseID, pend.BaseID = metadata.KindIncremental, uint64(id-1), uint64(id-1)
-		}
-		meta, err := metadata.Encode(c)
-		if err != nil {
-			_ = g.Wait()
-			return st, err
-		}
-		pendData, err := json.Marshal(pend)
-		if err != nil {
-			_ = g.Wait()
-			return st, err
-		}
-		write(job.PendingKey(uint64(id)), pendData)
-		write(job.MetadataKey(uint64(id)), meta)
-		st.refs += len(files)
-		st.metaBytes += int64(len(meta))
-	}
-	if err := g.Wait(); err != nil {
-		return st, err
-	}
-	expired := shape.checkpoints - gcRetain
-	st.deletable = 7 * expired // _metadata, _pending, 5 private files
-	for _, f := range all {
-		if f.lastRef <= expired {
-			st.deletable++
-		}
-	}
-	return st, nil
 }
 
 // serverCPU returns the CPU time (user and system) used so far by the S3

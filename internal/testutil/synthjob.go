@@ -28,6 +28,26 @@ type SynthStats struct {
 	Bytes     int64 // their bytes
 	Refs      int   // file references in every `_metadata`
 	MetaBytes int64 // bytes of every `_metadata`
+	// LastRef counts the shared files by the newest checkpoint that
+	// references them.
+	LastRef map[int]int
+	// Checkpoints is the number of checkpoints written.
+	Checkpoints int
+}
+
+// Deletable is the number of objects a gc that keeps the newest retain
+// checkpoints deletes (every object being old enough): each expired
+// checkpoint's `_metadata`, `_pending` and 5 private files, and the shared
+// files no kept checkpoint references.
+func (s SynthStats) Deletable(retain int) int {
+	expired := s.Checkpoints - retain
+	n := 7 * expired
+	for last, count := range s.LastRef {
+		if last <= expired {
+			n += count
+		}
+	}
+	return n
 }
 
 // SynthJobID is the job id of every synthetic job.
@@ -41,7 +61,7 @@ const SynthJobID = "0123456789abcdef"
 // sizes and SHA-256 digests are the ones recorded. It is gc/bench_test.go's
 // job generator, shared with the crash and scale tests.
 func WriteSynthJob(ctx context.Context, job metadata.Job, shape SynthShape, put func(context.Context, string, []byte) error, par int) (SynthStats, error) {
-	var st SynthStats
+	st := SynthStats{LastRef: map[int]int{}, Checkpoints: shape.Checkpoints}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(par)
@@ -81,6 +101,7 @@ func WriteSynthJob(ctx context.Context, job metadata.Job, shape SynthShape, put 
 				live[i].New = false
 			}
 			for _, pos := range rng.Perm(shape.Files)[:shape.Churn] {
+				st.LastRef[id-1]++
 				live[pos] = newShared()
 			}
 		}
@@ -121,5 +142,6 @@ func WriteSynthJob(ctx context.Context, job metadata.Job, shape SynthShape, put 
 		st.Refs += len(files)
 		st.MetaBytes += int64(len(meta))
 	}
+	st.LastRef[shape.Checkpoints] += len(live)
 	return st, g.Wait()
 }
