@@ -91,12 +91,22 @@ func targetsTable(sums []Summary, s3 bool) string {
 		r := ratio(float64(s.Written), float64(s.Expected))
 		line(fmt.Sprintf("%s: ckpt writes ≤ 1.05× new sstables + private files", op), r, r <= 1.05)
 	}
+	for _, op := range []string{"incr 1 %", "incr 5 %", "incr 20 %"} {
+		restic := get(op, "restic")
+		for _, tool := range []string{"ckpt", "ckpt --local-dir"} {
+			r := ratio(restic, get(op, tool))
+			line(fmt.Sprintf("%s: %s faster than restic backup (restic time ÷ ckpt time > 1)", op, tool), r, r > 1)
+		}
+	}
 	ckpt, cp := get("restore", "ckpt"), get("restore", Baseline)
 	r := ratio(cp, ckpt)
 	line("restore: ckpt throughput ≥ 0.8× `cp -r` (cp time ÷ ckpt time)", r, r >= 0.8)
 	local := get("restore", "ckpt --local-dir")
 	r = ratio(ckpt, local)
 	line("restore: local copy ≥ 10× faster than from the file location", r, r >= 10)
+	trusted := get("restore", "ckpt --local-dir --trust-size")
+	r = ratio(ckpt, trusted)
+	line("restore: local copy with --trust-size ≥ 10× faster than from the file location", r, r >= 10)
 	if s3 {
 		r = ratio(get("restore", "ckpt (s3)"), local)
 		line("restore: local copy ≥ 10× faster than from S3 (MinIO)", r, r >= 10)

@@ -22,6 +22,15 @@ func (b *Bench) backupTools() []Tool {
 			Backup: func(r *round) []string { return []string{b.ckpt, "create", "-q", "--db", "store", "--to", "ckpt-job"} },
 		},
 		{
+			// With a local copy: unchanged sstables are then not re-read
+			// (their digests come from the previous local copy).
+			Name: "ckpt --local-dir",
+			Dest: func(r *round) Dest { return DirDest(r.path("ckpt-ld-job")) },
+			Backup: func(r *round) []string {
+				return []string{b.ckpt, "create", "-q", "--db", "store", "--to", "ckpt-ld-job", "--local-dir", "ckpt-ld"}
+			},
+		},
+		{
 			Name: "restic",
 			Dest: func(r *round) Dest { return DirDest(r.path("restic-repo")) },
 			Setup: func(ctx context.Context, r *round) error {
@@ -78,6 +87,13 @@ func (b *Bench) backupTools() []Tool {
 // restoreTools lists the restores of the round's last backup.
 func (b *Bench) restoreTools() []RestoreTool {
 	same := func(t string) string { return t }
+	localCopy := func(ctx context.Context, r *round) error {
+		if _, err := os.Stat(r.path("ckpt-local")); err == nil {
+			return nil
+		}
+		_, err := b.run.Run(ctx, r.Dir, b.ckpt, "create", "-q", "--db", "store", "--to", "ckpt-local-job", "--local-dir", "ckpt-local")
+		return err
+	}
 	tools := []RestoreTool{
 		{
 			Name:     "ckpt",
@@ -88,15 +104,18 @@ func (b *Bench) restoreTools() []RestoreTool {
 			Name: "ckpt --local-dir",
 			// A complete local copy of the store's current state, made
 			// untimed by a full checkpoint into a second job.
-			Setup: func(ctx context.Context, r *round) error {
-				if _, err := os.Stat(r.path("ckpt-local")); err == nil {
-					return nil
-				}
-				_, err := b.run.Run(ctx, r.Dir, b.ckpt, "create", "-q", "--db", "store", "--to", "ckpt-local-job", "--local-dir", "ckpt-local")
-				return err
-			},
+			Setup: localCopy,
 			Argv: func(r *round, t string) []string {
 				return []string{b.ckpt, "restore", "-q", "ckpt-local-job", t, "--local-dir", "ckpt-local"}
+			},
+			Restored: same,
+		},
+		{
+			// The same local copy, its sstables taken by size (no read).
+			Name:  "ckpt --local-dir --trust-size",
+			Setup: localCopy,
+			Argv: func(r *round, t string) []string {
+				return []string{b.ckpt, "restore", "-q", "ckpt-local-job", t, "--local-dir", "ckpt-local", "--trust-size"}
 			},
 			Restored: same,
 		},
