@@ -74,6 +74,13 @@ func TestHostileMetadata(t *testing.T) {
 		{"names equal under case folding", []map[string]any{store("default", file("000001.SST", "default/a"), file("000001.sst", "default/b"))}, false},
 		{"stores equal under case folding", []map[string]any{store("A", file("000001.sst", "A/a")), store("a", file("000001.sst", "a/a"))}, false},
 		{"origin file name", []map[string]any{store("default", file("CKPT-ORIGIN", "default/a"))}, false},
+		// Names are printable ASCII, so no two can differ only by Unicode
+		// normalisation (NFC "é" against NFD "e" + U+0301), and none can
+		// hold a NUL or exceed a file name's 255 bytes.
+		{"names equal under Unicode normalisation", []map[string]any{store("default", file("caf\u00e9.sst", "default/a"), file("cafe\u0301.sst", "default/b"))}, true},
+		{"NUL in name", []map[string]any{store("default", file("000001.sst\x00x", "default/a"))}, true},
+		{"name over 255 bytes", []map[string]any{store("default", file(strings.Repeat("a", 252)+".sst", "default/a"))}, true},
+		{"store name over 64 bytes", []map[string]any{store(strings.Repeat("s", 65), file("000001.sst", "x/a"))}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
