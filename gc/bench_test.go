@@ -57,13 +57,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,9 +70,9 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ckpt-dev/ckpt/gc"
+	"github.com/ckpt-dev/ckpt/internal/benchutil"
 	"github.com/ckpt-dev/ckpt/internal/testutil"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/storage"
@@ -332,13 +330,13 @@ type cpuMeter struct {
 func (m *cpuMeter) start(b *testing.B) {
 	var ok bool
 	m.s0 = selfCPU(b)
-	m.v0, ok = serverCPU()
+	m.v0, ok = benchutil.ServerCPU()
 	m.serverOK = ok && (m.n == 0 || m.serverOK)
 }
 
 func (m *cpuMeter) stop(b *testing.B) {
 	m.self += selfCPU(b) - m.s0
-	v, ok := serverCPU()
+	v, ok := benchutil.ServerCPU()
 	m.server += v - m.v0
 	m.serverOK = m.serverOK && ok
 	m.n++
@@ -509,7 +507,7 @@ func setupS3(b *testing.B, shape testutil.SynthShape) *gcEnv {
 	gcClean = append(gcClean, func() { _ = loc.Close() })
 	gcClean = append(gcClean, func() {
 		// Remove everything the benchmarks left (the pristine jobs).
-		if err := deletePrefix(context.Background(), loc.Bucket, loc.Prefix+"/"); err != nil {
+		if err := benchutil.DeletePrefix(context.Background(), loc.Bucket, loc.Prefix+"/"); err != nil {
 			fmt.Fprintln(os.Stderr, "removing the benchmark objects:", err)
 		}
 	})
@@ -537,83 +535,9 @@ func setupS3(b *testing.B, shape testutil.SynthShape) *gcEnv {
 			return job
 		},
 		remove: func(b *testing.B, job metadata.Job) {
-			if err := deletePrefix(ctx, loc.Bucket, job.Dir()); err != nil {
+			if err := benchutil.DeletePrefix(ctx, loc.Bucket, job.Dir()); err != nil {
 				b.Fatal(err)
 			}
 		},
 	}
 }
-
-// deletePrefix deletes every object under prefix, 32 at a time.
-func deletePrefix(ctx context.Context, bk *blob.Bucket, prefix string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(32)
-	it := bk.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		o, err := it.Next(gctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			_ = g.Wait()
-			return err
-		}
-		g.Go(func() error { return bk.Delete(gctx, o.Key) })
-	}
-	return g.Wait()
-}
-
-// serverCPU returns the CPU time (user and system) used so far by the S3
-// server CKPT_TEST_S3_URL's endpoint names, when that is a MinIO process on
-// this machine (as scripts/test-services starts), found in /proc by its
-// listening address; false otherwise. USER_HZ is taken to be 100.
-func serverCPU() (time.Duration, bool) {
-	serverOnce.Do(func() {
-		u, err := url.Parse(os.Getenv(storagetest.EnvS3))
-		if err != nil {
-			return
-		}
-		ep, err := url.Parse(u.Query().Get("endpoint"))
-		if err != nil || ep.Host == "" {
-			return
-		}
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err != nil {
-				continue
-			}
-			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err != nil {
-				continue
-			}
-			args := strings.Split(string(cmd), "\x00")
-			if strings.Contains(filepath.Base(args[0]), "minio") && slices.Contains(args, ep.Host) {
-				serverStat = filepath.Join("/proc", e.Name(), "stat")
-				return
-			}
-		}
-	})
-	if serverStat == "" {
-		return 0, false
-	}
-	data, err := os.ReadFile(serverStat)
-	if err != nil {
-		return 0, false
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, true
-}
-
-var (
-	serverOnce sync.Once
-	serverStat string // /proc/<pid>/stat of the S3 server, "" if not found
-)

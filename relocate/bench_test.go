@@ -56,15 +56,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +71,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ckpt-dev/ckpt/checkpoint"
+	"github.com/ckpt-dev/ckpt/internal/benchutil"
 	"github.com/ckpt-dev/ckpt/internal/testpebble"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/relocate"
@@ -108,7 +104,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if bench.s3 != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		if err := deleteUnder(ctx, bench.s3.Bucket, bench.s3.Prefix+"/"); err != nil {
+		if err := benchutil.DeletePrefix(ctx, bench.s3.Bucket, bench.s3.Prefix+"/"); err != nil {
 			fmt.Fprintln(os.Stderr, "removing the benchmark objects:", err)
 		}
 		cancel()
@@ -208,66 +204,20 @@ func jobOf(dir string) metadata.Job {
 	return metadata.Job{Prefix: strings.TrimPrefix(filepath.ToSlash(dir), "/")}
 }
 
-// settle flushes dirty pages and reads every file under dir once.
-func settle(b *testing.B, dir string) {
-	b.Helper()
-	syscall.Sync()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(io.Discard, f)
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
 func reportRate(b *testing.B, n int64) {
 	perOp := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(n)/1e6/perOp, "MB/s")
-}
-
-// cpuTime returns the user and system CPU time used so far by this process
-// and its waited-for children (cp).
-func cpuTime(b *testing.B) time.Duration {
-	var self, children syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
-		b.Fatal(err)
-	}
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
 }
 
 func reportCPU(b *testing.B, cpu time.Duration) {
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 }
 
-func benchRounds(b *testing.B) int {
-	v := os.Getenv("CKPT_BENCH_ROUNDS")
-	if v == "" {
-		return 1
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("CKPT_BENCH_ROUNDS=%q: want a positive number", v)
-	}
-	return n
-}
-
 // BenchmarkRelocate relocates one checkpoint (see the comment at the top of
 // this file).
 func BenchmarkRelocate(b *testing.B) {
 	env := benchSetup(b)
-	rounds := benchRounds(b)
+	rounds := benchutil.Rounds(b)
 	b.Run("file", func(b *testing.B) {
 		for range rounds {
 			b.Run("server-side", func(b *testing.B) { benchRelocateFile(b, env, false, false) })
@@ -313,13 +263,13 @@ func benchRelocateFile(b *testing.B, env *benchEnv, streamed, readData bool) {
 	for range b.N {
 		dstSeq++
 		dir := filepath.Join(env.root, fmt.Sprintf("dst-%d", dstSeq))
-		settle(b, env.job)
-		c0 := cpuTime(b)
+		benchutil.Settle(b, env.job)
+		c0 := benchutil.CPUTime(b)
 		b.StartTimer()
 		res := mustRelocate(b, relocate.Source{Bucket: src.Bucket, Job: jobOf(env.job), IDs: []uint64{env.id}},
 			relocate.Destination{Bucket: dstBucket, Job: jobOf(dir)}, relocate.Options{ReadData: readData})
 		b.StopTimer()
-		cpu += cpuTime(b) - c0
+		cpu += benchutil.CPUTime(b) - c0
 		if res.BytesCopied != env.bytes || res.ServerSide == streamed {
 			b.Fatalf("relocated %+v, want %d bytes copied", res, env.bytes)
 		}
@@ -338,15 +288,15 @@ func benchCopy(b *testing.B, env *benchEnv, durable bool) {
 	for range b.N {
 		dstSeq++
 		dir := filepath.Join(env.root, fmt.Sprintf("copy-%d", dstSeq))
-		settle(b, env.job)
-		c0 := cpuTime(b)
+		benchutil.Settle(b, env.job)
+		c0 := benchutil.CPUTime(b)
 		b.StartTimer()
 		out, err := exec.Command("cp", "-r", env.job, dir).CombinedOutput()
 		if err == nil && durable {
 			syscall.Sync()
 		}
 		b.StopTimer()
-		cpu += cpuTime(b) - c0
+		cpu += benchutil.CPUTime(b) - c0
 		if err != nil {
 			b.Fatalf("cp -r: %v: %s", err, out)
 		}
@@ -378,20 +328,20 @@ func benchRelocateS3(b *testing.B, env *benchEnv, streamed bool) {
 		dstSeq++
 		job := metadata.Job{Prefix: fmt.Sprintf("%s/dst-%d", env.s3.Prefix, dstSeq)}
 		syscall.Sync()
-		c0 := cpuTime(b)
-		s0, ok0 := serverCPU()
+		c0 := benchutil.CPUTime(b)
+		s0, ok0 := benchutil.ServerCPU()
 		b.StartTimer()
 		res := mustRelocate(b, relocate.Source{Bucket: env.s3.Bucket, Job: env.s3Job, IDs: []uint64{env.s3ID}},
 			relocate.Destination{Bucket: dstBucket, Job: job}, relocate.Options{})
 		b.StopTimer()
-		cpu += cpuTime(b) - c0
-		s1, ok1 := serverCPU()
+		cpu += benchutil.CPUTime(b) - c0
+		s1, ok1 := benchutil.ServerCPU()
 		server += s1 - s0
 		serverOK = serverOK && ok0 && ok1
 		if res.BytesCopied != env.bytes || res.ServerSide == streamed {
 			b.Fatalf("relocated %+v, want %d bytes copied", res, env.bytes)
 		}
-		if err := deleteUnder(ctx, env.s3.Bucket, job.Dir()); err != nil {
+		if err := benchutil.DeletePrefix(ctx, env.s3.Bucket, job.Dir()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -413,8 +363,8 @@ func benchCopyObjects(b *testing.B, env *benchEnv) {
 		dstSeq++
 		prefix := fmt.Sprintf("%s/copy-%d/", env.s3.Prefix, dstSeq)
 		syscall.Sync()
-		c0 := cpuTime(b)
-		s0, ok0 := serverCPU()
+		c0 := benchutil.CPUTime(b)
+		s0, ok0 := benchutil.ServerCPU()
 		b.StartTimer()
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(relocate.DefaultParallel)
@@ -423,14 +373,14 @@ func benchCopyObjects(b *testing.B, env *benchEnv) {
 		}
 		err := g.Wait()
 		b.StopTimer()
-		cpu += cpuTime(b) - c0
-		s1, ok1 := serverCPU()
+		cpu += benchutil.CPUTime(b) - c0
+		s1, ok1 := benchutil.ServerCPU()
 		server += s1 - s0
 		serverOK = serverOK && ok0 && ok1
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := deleteUnder(ctx, bk, prefix); err != nil {
+		if err := benchutil.DeletePrefix(ctx, bk, prefix); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -440,77 +390,3 @@ func benchCopyObjects(b *testing.B, env *benchEnv) {
 		b.ReportMetric(server.Seconds()/float64(b.N), "server-cpu-s/op")
 	}
 }
-
-// deleteUnder deletes every object under prefix, 16 at a time.
-func deleteUnder(ctx context.Context, bk *blob.Bucket, prefix string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	it := bk.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		o, err := it.Next(gctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			_ = g.Wait()
-			return err
-		}
-		g.Go(func() error { return bk.Delete(gctx, o.Key) })
-	}
-	return g.Wait()
-}
-
-// serverCPU returns the CPU time (user and system) used so far by the S3
-// server CKPT_TEST_S3_URL's endpoint names, when that is a MinIO process on
-// this machine (as scripts/test-services starts), found in /proc by its
-// listening address; false otherwise. USER_HZ is taken to be 100.
-func serverCPU() (time.Duration, bool) {
-	serverOnce.Do(func() {
-		u, err := url.Parse(os.Getenv(storagetest.EnvS3))
-		if err != nil {
-			return
-		}
-		ep, err := url.Parse(u.Query().Get("endpoint"))
-		if err != nil || ep.Host == "" {
-			return
-		}
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err != nil {
-				continue
-			}
-			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err != nil {
-				continue
-			}
-			args := strings.Split(string(cmd), "\x00")
-			if strings.Contains(filepath.Base(args[0]), "minio") && slices.Contains(args, ep.Host) {
-				serverStat = filepath.Join("/proc", e.Name(), "stat")
-				return
-			}
-		}
-	})
-	if serverStat == "" {
-		return 0, false
-	}
-	data, err := os.ReadFile(serverStat)
-	if err != nil {
-		return 0, false
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, true
-}
-
-var (
-	serverOnce sync.Once
-	serverStat string // /proc/<pid>/stat of the S3 server, "" if not found
-)

@@ -4,19 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ckpt-dev/ckpt/checkpoint"
+	"github.com/ckpt-dev/ckpt/internal/benchutil"
 	"github.com/ckpt-dev/ckpt/internal/testpebble"
 	"github.com/ckpt-dev/ckpt/metadata"
 	"github.com/ckpt-dev/ckpt/restore"
@@ -60,7 +56,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if bench.s3 != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		if err := deletePrefix(ctx, bench.s3.Bucket, bench.s3.Prefix+"/"); err != nil {
+		if err := benchutil.DeletePrefix(ctx, bench.s3.Bucket, bench.s3.Prefix+"/"); err != nil {
 			fmt.Fprintln(os.Stderr, "removing the benchmark objects:", err)
 		}
 		cancel()
@@ -130,14 +126,14 @@ func BenchmarkRestore(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			target := filepath.Join(env.work, "target")
-			settle(b, warm)
-			c0 := cpuTime(b)
-			s0, ok0 := serverCPU()
+			benchutil.Settle(b, warm)
+			c0 := benchutil.CPUTime(b)
+			s0, ok0 := benchutil.ServerCPU()
 			b.StartTimer()
 			f(target)
 			b.StopTimer()
-			cpu += cpuTime(b) - c0
-			s1, ok1 := serverCPU()
+			cpu += benchutil.CPUTime(b) - c0
+			s1, ok1 := benchutil.ServerCPU()
 			server += s1 - s0
 			serverOK = ok0 && ok1 && warm == ""
 			if err := os.RemoveAll(target); err != nil {
@@ -180,7 +176,7 @@ func BenchmarkRestore(b *testing.B) {
 	jobDir := "/" + env.job.Prefix
 	fileRestore := func(o restore.Options) func(string) { return restoreWith(env.loc.Bucket, env.job, env.id, o) }
 	s3Restore := func(o restore.Options) func(string) { return restoreWith(env.s3.Bucket, env.s3Job, env.s3ID, o) }
-	for range benchRounds(b) {
+	for range benchutil.Rounds(b) {
 		b.Run("file-location", func(b *testing.B) { each(b, jobDir, fileRestore(restore.Options{})) })
 		b.Run("file-location-check", func(b *testing.B) { each(b, jobDir, fileRestore(restore.Options{Check: true})) })
 		b.Run("cp-r", func(b *testing.B) { each(b, env.local, cp(false)) })
@@ -199,18 +195,6 @@ func BenchmarkRestore(b *testing.B) {
 		b.Run("s3-parallel-1", func(b *testing.B) { each(b, "", s3Restore(restore.Options{Parallel: 1})) })
 		b.Run("s3-parallel-8", func(b *testing.B) { each(b, "", s3Restore(restore.Options{})) })
 	}
-}
-
-func benchRounds(b *testing.B) int {
-	v := os.Getenv("CKPT_BENCH_ROUNDS")
-	if v == "" {
-		return 1
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("CKPT_BENCH_ROUNDS=%q: want a positive number", v)
-	}
-	return n
 }
 
 func benchSetup(b *testing.B) *benchEnv {
@@ -296,44 +280,6 @@ func buildBench(b *testing.B) error {
 	return os.RemoveAll(db)
 }
 
-// settle flushes dirty pages and, if dir is not empty, reads every file
-// under it once.
-func settle(b *testing.B, dir string) {
-	b.Helper()
-	syscall.Sync()
-	if dir == "" {
-		return
-	}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(io.Discard, f)
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
-// cpuTime returns the user and system CPU time used so far by this process
-// and its waited-for children.
-func cpuTime(b *testing.B) time.Duration {
-	var self, children syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
-		b.Fatal(err)
-	}
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + children.Utime.Nano() + children.Stime.Nano())
-}
-
 // getAll reads every key into io.Discard, par at a time.
 func getAll(ctx context.Context, bk *blob.Bucket, keys []string, par int) error {
 	g, gctx := errgroup.WithContext(ctx)
@@ -351,77 +297,3 @@ func getAll(ctx context.Context, bk *blob.Bucket, keys []string, par int) error 
 	}
 	return g.Wait()
 }
-
-// deletePrefix deletes every object under prefix, 16 at a time.
-func deletePrefix(ctx context.Context, bk *blob.Bucket, prefix string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	it := bk.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		o, err := it.Next(gctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			_ = g.Wait()
-			return err
-		}
-		g.Go(func() error { return bk.Delete(gctx, o.Key) })
-	}
-	return g.Wait()
-}
-
-// serverCPU returns the CPU time (user and system) used so far by the S3
-// server CKPT_TEST_S3_URL's endpoint names, when that is a MinIO process on
-// this machine (as scripts/test-services starts), found in /proc by its
-// listening address; false otherwise. USER_HZ is taken to be 100.
-func serverCPU() (time.Duration, bool) {
-	serverOnce.Do(func() {
-		u, err := url.Parse(os.Getenv(storagetest.EnvS3))
-		if err != nil {
-			return
-		}
-		ep, err := url.Parse(u.Query().Get("endpoint"))
-		if err != nil || ep.Host == "" {
-			return
-		}
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err != nil {
-				continue
-			}
-			cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err != nil {
-				continue
-			}
-			args := strings.Split(string(cmd), "\x00")
-			if strings.Contains(filepath.Base(args[0]), "minio") && slices.Contains(args, ep.Host) {
-				serverStat = filepath.Join("/proc", e.Name(), "stat")
-				return
-			}
-		}
-	})
-	if serverStat == "" {
-		return 0, false
-	}
-	data, err := os.ReadFile(serverStat)
-	if err != nil {
-		return 0, false
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, true
-}
-
-var (
-	serverOnce sync.Once
-	serverStat string // /proc/<pid>/stat of the S3 server, "" if not found
-)
