@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/blob/memblob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/ckpt-dev/ckpt/storage"
@@ -475,4 +476,49 @@ func TestFileListPagesSeeChangesToALargeDirectory(t *testing.T) {
 	if len(first)+len(rest) != n || !slices.IsSorted(rest) || rest[0] != "shared/f01000" {
 		t.Fatalf("listing after the change: %d keys in all, sorted %v, first %q", len(first)+len(rest), slices.IsSorted(rest), rest[0])
 	}
+}
+
+// LocalFile hands out the open file of an unread whole-object reader of a
+// local location only.
+func TestLocalFileOnlyForUnreadWholeReads(t *testing.T) {
+	ctx := t.Context()
+	b := openDir(t, t.TempDir()).Bucket
+	if err := b.WriteAll(ctx, "k", []byte("hello"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.NewReader(ctx, "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := storage.LocalFile(r)
+	if !ok {
+		t.Fatal("no local file for a whole read")
+	}
+	data, err := io.ReadAll(f)
+	if err != nil || string(data) != "hello" {
+		t.Fatalf("read %q, %v", data, err)
+	}
+	r.Close()
+
+	r, _ = b.NewRangeReader(ctx, "k", 1, 2, nil)
+	if _, ok := storage.LocalFile(r); ok {
+		t.Fatal("local file for a range read")
+	}
+	r.Close()
+	r, _ = b.NewReader(ctx, "k", nil)
+	buf := make([]byte, 1)
+	r.Read(buf)
+	if _, ok := storage.LocalFile(r); ok {
+		t.Fatal("local file for a reader already read from")
+	}
+	r.Close()
+
+	mem := memblob.OpenBucket(nil)
+	defer mem.Close()
+	mem.WriteAll(ctx, "k", []byte("x"), nil)
+	r, _ = mem.NewReader(ctx, "k", nil)
+	if _, ok := storage.LocalFile(r); ok {
+		t.Fatal("local file for a memory bucket")
+	}
+	r.Close()
 }

@@ -393,9 +393,10 @@ func (b *fileBucket) NewRangeReader(ctx context.Context, key string, offset, len
 		r = io.LimitReader(f, length)
 	}
 	return &fileReader{
-		ctx: ctx,
-		f:   f,
-		r:   r,
+		ctx:   ctx,
+		f:     f,
+		r:     r,
+		whole: offset == 0 && length < 0,
 		attrs: driver.ReaderAttributes{
 			ContentType: fileContentType,
 			ModTime:     fi.ModTime(),
@@ -409,9 +410,12 @@ type fileReader struct {
 	f     *os.File
 	r     io.Reader
 	attrs driver.ReaderAttributes
+	whole bool // from offset 0 to the end
+	used  bool // Read was called
 }
 
 func (r *fileReader) Read(p []byte) (int, error) {
+	r.used = true
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -420,7 +424,27 @@ func (r *fileReader) Read(p []byte) (int, error) {
 
 func (r *fileReader) Close() error                         { return r.f.Close() }
 func (r *fileReader) Attributes() *driver.ReaderAttributes { return &r.attrs }
-func (r *fileReader) As(any) bool                          { return false }
+
+// As exposes the open file of a whole-object reader that has not been read
+// yet (see LocalFile).
+func (r *fileReader) As(i any) bool {
+	p, ok := i.(**os.File)
+	if !ok || !r.whole || r.used {
+		return false
+	}
+	*p = r.f
+	return true
+}
+
+// LocalFile returns the open file behind r when r reads a whole object of
+// a local location from its start and nothing has been read through r yet,
+// so that the caller can copy it inside the kernel (io.Copy to an
+// *os.File uses copy_file_range). The file belongs to r: it is closed with
+// r, and r must not be read after the file is used.
+func LocalFile(r *blob.Reader) (*os.File, bool) {
+	var f *os.File
+	return f, r.As(&f)
+}
 
 // NewTypedWriter implements driver.Bucket. contentType and the metadata
 // options are accepted and not stored.
