@@ -115,6 +115,7 @@ func runGC(ctx context.Context, f *Factory, opts *gcOptions) error {
 	}
 	var jobs []metadata.Job
 	var first *storage.Location
+	locs := map[string]*storage.Location{} // by job prefix
 	for _, j := range opts.Jobs {
 		loc, err := f.Open(ctx, j)
 		if err != nil {
@@ -131,6 +132,7 @@ func runGC(ctx context.Context, f *Factory, opts *gcOptions) error {
 			return usagef("%s and %s are in different buckets; run gc once per bucket", first.Display, loc.Display)
 		}
 		jobs = append(jobs, job)
+		locs[job.Prefix] = loc
 	}
 	pol := gc.Policy{Retain: opts.Retain, KeepWithin: time.Duration(opts.KeepWithin)}
 	for _, k := range opts.Keep {
@@ -139,6 +141,9 @@ func runGC(ctx context.Context, f *Factory, opts *gcOptions) error {
 	plan, err := gc.NewPlan(ctx, first.Bucket, jobs, gc.Options{
 		Policy: pol, MinAge: time.Duration(opts.MinAge), ClockSkew: 5 * time.Minute,
 		Now: f.Now, Parallel: opts.Parallel, LocalDir: opts.LocalDir,
+		SweepTemps: func(ctx context.Context, prefix string, before time.Time, dryRun bool) (int, int64, error) {
+			return storage.SweepTemps(ctx, locs[prefix], prefix, before, dryRun)
+		},
 	})
 	if err != nil {
 		if errors.Is(err, gc.ErrBadPolicy) {
@@ -194,6 +199,7 @@ func gcJSON(loc *storage.Location, r gc.Result) map[string]any {
 		"bytes_deleted":        r.BytesDeleted,
 		"orphans_deleted":      r.OrphansDeleted,
 		"local_copies_deleted": r.LocalDeleted,
+		"temp_files_deleted":   r.TempsDeleted,
 		"jobs":                 jobs,
 		"failed":               nonNil(r.Failed),
 	}
@@ -220,6 +226,9 @@ func printGC(f *Factory, loc *storage.Location, plan *gc.Plan, r gc.Result) {
 		}
 	}
 	fmt.Fprintf(w, "%s %d objects, %s (%d orphans), and %d local copies\n", verb, r.FilesDeleted, humanBytes(r.BytesDeleted), r.OrphansDeleted, r.LocalDeleted)
+	if r.TempsDeleted > 0 {
+		fmt.Fprintf(w, "%s %d temporary files left by interrupted writes\n", verb, r.TempsDeleted)
+	}
 	for _, fl := range r.Failed {
 		fmt.Fprintf(w, "failed: %s\n", fl)
 	}

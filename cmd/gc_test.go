@@ -40,9 +40,17 @@ func TestGCEndToEnd(t *testing.T) {
 		t.Helper()
 		return ckptAt(t, later, args...)
 	}
+	// Temporary files of writes killed midway (never objects), one in a
+	// kept checkpoint's directory: old by the clock, so swept.
+	temps := []string{filepath.Join(job, "shared", ".ckpt-tmp-killed1"), filepath.Join(job, "chk-3", ".ckpt-tmp-killed2")}
+	for _, p := range temps {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r = run("gc", job, "--retain", "1", "--dry-run", "--json", "--local-dir", local).want(t, 0)
 	m := r.json(t)
-	if m["dry_run"] != true || m["files_deleted"].(float64) == 0 || len(m["expired_checkpoints"].([]any)) != 2 {
+	if m["dry_run"] != true || m["files_deleted"].(float64) == 0 || len(m["expired_checkpoints"].([]any)) != 2 || m["temp_files_deleted"] != float64(2) {
 		t.Fatalf("dry run: %s", r.stdout)
 	}
 	if _, err := os.Stat(filepath.Join(job, "chk-1", "_metadata")); err != nil {
@@ -55,8 +63,13 @@ func TestGCEndToEnd(t *testing.T) {
 			t.Fatalf("gc JSON lacks %q: %s", k, r.stdout)
 		}
 	}
-	if m["dry_run"] != false || m["files_deleted"].(float64) == 0 || m["bytes_deleted"].(float64) == 0 {
+	if m["dry_run"] != false || m["files_deleted"].(float64) == 0 || m["bytes_deleted"].(float64) == 0 || m["temp_files_deleted"] != float64(2) {
 		t.Fatalf("gc: %s", r.stdout)
+	}
+	for _, p := range temps {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Fatalf("temporary file %s not swept: %v", p, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(job, "chk-1")); !os.IsNotExist(err) {
 		t.Fatalf("expired chk-1 still there: %v", err)

@@ -22,7 +22,8 @@
 // being checkpoints); (2) their private files, and stale incomplete
 // directories, reservation marker first; (3) after re-reading referrer and
 // reservation markers, the shared files no live checkpoint or reservation
-// needs; (4) stale referrer markers and local copies. Each step's deletions
+// needs; (4) stale referrer markers, the storage's temporary files left by
+// killed writers (Options.SweepTemps, older than MinAge), and local copies. Each step's deletions
 // are durable (storage.SyncBatch) before the next step starts, so the order
 // holds across a power loss too, not only a process crash.
 //

@@ -31,6 +31,9 @@ type Result struct {
 	BytesDeleted   int64
 	OrphansDeleted int
 	LocalDeleted   int
+	// TempsDeleted counts the storage's temporary files left by killed
+	// writers; their bytes are in BytesDeleted.
+	TempsDeleted int
 	// Failed lists objects whose deletion failed (Execute only).
 	Failed []string
 }
@@ -51,6 +54,8 @@ func (p *Plan) Result() Result {
 			}
 		}
 		r.LocalDeleted += len(jp.Local)
+		r.TempsDeleted += jp.Temps
+		r.BytesDeleted += jp.TempBytes
 	}
 	return r
 }
@@ -90,7 +95,7 @@ func (p *Plan) steps() [][]Object {
 func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (Result, error) {
 	r := p.Result()
 	r.DryRun = false
-	r.FilesDeleted, r.BytesDeleted, r.OrphansDeleted, r.LocalDeleted = 0, 0, 0, 0
+	r.FilesDeleted, r.BytesDeleted, r.OrphansDeleted, r.LocalDeleted, r.TempsDeleted = 0, 0, 0, 0, 0
 	total := len(p.Objects())
 	progress.Start(pr, "deleting", int64(total))
 	defer progress.Done(pr)
@@ -125,6 +130,17 @@ func (p *Plan) Execute(ctx context.Context, pr progress.Reporter) (Result, error
 		}
 		if err := batch.Sync(ctx); err != nil {
 			return r, fmt.Errorf("%w: stopped before the next sweep step: %v", ErrPartial, err)
+		}
+	}
+	for _, jp := range p.Jobs {
+		if p.opts.SweepTemps == nil || len(jp.Blocked) > 0 || ctx.Err() != nil {
+			continue
+		}
+		n, size, err := p.opts.SweepTemps(ctx, jp.Job.Prefix, p.now.Add(-p.opts.MinAge), false)
+		r.TempsDeleted += n
+		r.BytesDeleted += size
+		if err != nil {
+			r.Failed = append(r.Failed, err.Error())
 		}
 	}
 	for _, jp := range p.Jobs {

@@ -76,6 +76,11 @@ type Options struct {
 	// (`create --local-dir`): copies of checkpoints that are not kept are
 	// removed.
 	LocalDir string
+	// SweepTemps, if set, removes (with dryRun: counts) the storage's own
+	// temporary files below a job's prefix last modified before a time,
+	// which killed writers leave and which are never objects
+	// (storage.SweepTemps for local files). The cut-off is MinAge ago.
+	SweepTemps func(ctx context.Context, prefix string, before time.Time, dryRun bool) (files int, bytes int64, err error)
 }
 
 // Object is one object a plan deletes.
@@ -102,6 +107,10 @@ type JobPlan struct {
 	Markers  []Object
 	// Local lists local copy directories to remove.
 	Local []string
+	// Temps and TempBytes count the storage's temporary files left by
+	// killed writers (see Options.SweepTemps).
+	Temps     int
+	TempBytes int64
 
 	// reservedSince is when the oldest live reservation of the job was
 	// made (zero: none); the job's newer shared objects may be its uploads.
@@ -197,6 +206,13 @@ func NewPlan(ctx context.Context, b *blob.Bucket, jobs []metadata.Job, opts Opti
 	}
 	for _, jp := range p.Jobs {
 		p.sweep(jp)
+		if opts.SweepTemps != nil && len(jp.Blocked) == 0 {
+			n, size, err := opts.SweepTemps(ctx, jp.Job.Prefix, p.now.Add(-opts.MinAge), true)
+			if err != nil {
+				return nil, err
+			}
+			jp.Temps, jp.TempBytes = n, size
+		}
 	}
 	if p.opts.LocalDir != "" {
 		if err := p.planLocal(p.Jobs[0]); err != nil {
