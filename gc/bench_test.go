@@ -181,14 +181,10 @@ func benchList(b *testing.B, env *gcEnv) {
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
-		settleGC()
-		stop := peak.watch()
-		m.start(b)
-		b.StartTimer()
-		n, size, err := listAll(ctx, env.loc.Bucket, env.job.Dir())
-		b.StopTimer()
-		m.stop(b)
-		stop()
+		var n int
+		var size int64
+		var err error
+		timed(b, &m, &peak, func() { n, size, err = listAll(ctx, env.loc.Bucket, env.job.Dir()) })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -209,27 +205,23 @@ func benchWalk(b *testing.B, env *gcEnv) {
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
-		settleGC()
-		stop := peak.watch()
-		m.start(b)
-		b.StartTimer()
 		var n int
 		var size int64
-		err := filepath.WalkDir("/"+env.job.Prefix, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.Type().IsRegular() {
-				return err
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n++
-			size += fi.Size()
-			return nil
+		var err error
+		timed(b, &m, &peak, func() {
+			err = filepath.WalkDir("/"+env.job.Prefix, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || !d.Type().IsRegular() {
+					return err
+				}
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				n++
+				size += fi.Size()
+				return nil
+			})
 		})
-		b.StopTimer()
-		m.stop(b)
-		stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -249,14 +241,9 @@ func benchPlan(b *testing.B, env *gcEnv) {
 	b.StopTimer()
 	b.ResetTimer()
 	for range b.N {
-		settleGC()
-		stop := peak.watch()
-		m.start(b)
-		b.StartTimer()
-		p, err := gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{env.job}, gcOptions())
-		b.StopTimer()
-		m.stop(b)
-		stop()
+		var p *gc.Plan
+		var err error
+		timed(b, &m, &peak, func() { p, err = gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{env.job}, gcOptions()) })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -278,18 +265,14 @@ func benchExecute(b *testing.B, env *gcEnv) {
 	b.ResetTimer()
 	for i := range b.N {
 		job := env.fresh(b, i)
-		settleGC()
-		stop := peak.watch()
-		m.start(b)
-		b.StartTimer()
-		p, err := gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{job}, gcOptions())
 		var r gc.Result
-		if err == nil {
-			r, err = p.Execute(ctx, nil)
-		}
-		b.StopTimer()
-		m.stop(b)
-		stop()
+		var err error
+		timed(b, &m, &peak, func() {
+			var p *gc.Plan
+			if p, err = gc.NewPlan(ctx, env.loc.Bucket, []metadata.Job{job}, gcOptions()); err == nil {
+				r, err = p.Execute(ctx, nil)
+			}
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -308,6 +291,19 @@ func benchExecute(b *testing.B, env *gcEnv) {
 	reportGC(b, env, &peak)
 	m.report(b)
 	b.ReportMetric(float64(env.stats.Deletable(gcRetain)), "deleted/op")
+}
+
+// timed runs f as the timed region of one iteration, after a GC, with the
+// heap sampled and the CPU counted.
+func timed(b *testing.B, m *cpuMeter, peak *heapPeak, f func()) {
+	settleGC()
+	stop := peak.watch()
+	m.start(b)
+	b.StartTimer()
+	f()
+	b.StopTimer()
+	m.stop(b)
+	stop()
 }
 
 func reportGC(b *testing.B, env *gcEnv, peak *heapPeak) {
